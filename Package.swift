@@ -1,0 +1,35 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Bosun: a small, highly available container orchestrator.
+///
+/// Core targets (`Raft`, `Store`) are deterministic, synchronous state machines;
+/// the simulator under `Simulation/` drives them against a simulated world.
+let package = Package(
+    name: "Bosun",
+    products: [
+        .executable(name: "bosun-sim", targets: ["bosun-sim"]),
+    ],
+    targets: [
+        .target(name: "Raft", path: "Sources/Raft"),
+        .target(name: "Store", dependencies: ["Raft"], path: "Sources/Store"),
+        .target(
+            name: "BosunSimulation",
+            dependencies: ["Raft", "Store"],
+            path: "Simulation/BosunSimulation"
+        ),
+        .executableTarget(
+            name: "bosun-sim",
+            dependencies: ["BosunSimulation"],
+            path: "Simulation/bosun-sim"
+        ),
+        .testTarget(name: "RaftTests", dependencies: ["Raft"], path: "Tests/RaftTests"),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Raft"], path: "Tests/StoreTests"),
+        .testTarget(
+            name: "SimulationTests",
+            dependencies: ["BosunSimulation", "Raft", "Store"],
+            path: "Tests/SimulationTests"
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

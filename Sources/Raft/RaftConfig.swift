@@ -1,0 +1,57 @@
+/// Tunables of one Raft node. Times are in logical ticks; the driver decides how long a tick is.
+public struct RaftConfig: Sendable {
+    /// Followers start an election after a random timeout in [electionTicks, 2·electionTicks).
+    public var electionTicks: Int = 10
+    /// A leader sends heartbeats every `heartbeatTicks`.
+    public var heartbeatTicks: Int = 1
+    /// Ask for pre-votes before incrementing the term (thesis §9.6), so a rejoining node cannot disrupt.
+    public var preVote: Bool = true
+    /// A leader steps down when it has not heard from a quorum for an election timeout, and
+    /// followers that hear from a live leader ignore vote requests (thesis §6.2, §9.6).
+    public var checkQuorum: Bool = true
+    /// Upper bound on the entry bytes of one AppendEntries message (at least one entry is always sent).
+    public var maxAppendBytes: Int = 64 * 1024
+    /// How many AppendEntries a leader may have unacknowledged per follower in replicate state.
+    public var maxInflightAppends: Int = 64
+    /// Proposals are refused while the leader holds this many uncommitted payload bytes.
+    public var maxUncommittedBytes: Int = 4 * 1024 * 1024
+    /// Bytes of snapshot data per InstallSnapshot chunk.
+    public var snapshotChunkBytes: Int = 512 * 1024
+    /// Upper bound on entry bytes handed to the state machine in one `Ready`.
+    public var maxApplyBytes: Int = 1024 * 1024
+    /// Read requests that may wait for the leader's first commit in its term.
+    public var maxPendingReads: Int = 4096
+    /// Deliberate protocol bugs, compiled in and off by default: the simulator's self-test.
+    public var plantedBugs: PlantedBugs = []
+
+    public init() {}
+}
+
+/// Known-wrong behaviours the simulator must catch. Never enable them outside a simulation.
+public struct PlantedBugs: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// Commit an entry of an earlier term by counting replicas (violates Raft §5.4.2, Figure 8).
+    public static let commitPreviousTerm = PlantedBugs(rawValue: 1 << 0)
+    /// Send a granted vote before the vote is durable (violates Figure 2, "persistent state").
+    public static let voteBeforePersist = PlantedBugs(rawValue: 1 << 1)
+    /// Answer ReadIndex with the commit index without a quorum heartbeat round (violates thesis §6.4).
+    public static let readIndexWithoutQuorum = PlantedBugs(rawValue: 1 << 2)
+    /// Accept AppendEntries from a leader of an older term (violates Raft §5.1).
+    public static let acceptStaleAppend = PlantedBugs(rawValue: 1 << 3)
+    /// Truncate the log after an AppendEntries even when nothing conflicts (Figure 2, receiver rule 3).
+    public static let truncateOnStaleAppend = PlantedBugs(rawValue: 1 << 4)
+    /// Recovery accepts a record whose checksum does not match (a torn write). Used by the driver.
+    public static let acceptTornRecord = PlantedBugs(rawValue: 1 << 5)
+
+    /// Every planted bug with its command-line name, in a fixed order.
+    public static let named: [(name: String, bug: PlantedBugs, summary: String)] = [
+        ("commit-previous-term", .commitPreviousTerm, "commit an earlier term's entry by counting replicas (Figure 8)"),
+        ("vote-before-persist", .voteBeforePersist, "grant a vote before the vote is durable"),
+        ("read-index-without-quorum", .readIndexWithoutQuorum, "answer ReadIndex without confirming leadership"),
+        ("accept-stale-append", .acceptStaleAppend, "accept AppendEntries from a stale term"),
+        ("truncate-on-stale-append", .truncateOnStaleAppend, "a follower truncates its log on a stale heartbeat/append"),
+        ("accept-torn-record", .acceptTornRecord, "recovery accepts a torn (checksum-failing) record"),
+    ]
+}

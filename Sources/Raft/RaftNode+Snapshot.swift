@@ -1,0 +1,75 @@
+/// InstallSnapshot (Raft §7), sent in chunks so that a large snapshot never needs one huge message.
+extension RaftNode {
+    /// Switches `peer` to snapshot state and sends the first chunk. False when there is no snapshot.
+    mutating func sendSnapshot(to peer: NodeID) -> Bool {
+        guard let snap = snapshot, var pr = progress[peer] else { return false }
+        pr.becomeSnapshot(index: snap.metadata.index)
+        progress[peer] = pr
+        resendSnapshotChunk(to: peer)
+        return true
+    }
+
+    /// Sends the chunk at the follower's current offset. Heartbeat answers call this too, which
+    /// retransmits a lost chunk.
+    mutating func resendSnapshotChunk(to peer: NodeID) {
+        guard let snap = snapshot, var pr = progress[peer], pr.state == .snapshot else { return }
+        if pr.snapshotIndex != snap.metadata.index {
+            // The leader compacted again meanwhile: send the newer snapshot from the start.
+            pr.becomeSnapshot(index: snap.metadata.index)
+            progress[peer] = pr
+        }
+        let start = min(pr.snapshotOffset, snap.data.count)
+        let end = min(start + config.snapshotChunkBytes, snap.data.count)
+        let chunk = Message.SnapshotChunk(
+            metadata: snap.metadata, totalBytes: snap.data.count, offset: start, data: Array(snap.data[start..<end]))
+        send(to: peer, .snapshotChunk(chunk))
+    }
+
+    mutating func handleSnapshotAck(from peer: NodeID, index: LogIndex, receivedBytes: Int) {
+        guard var pr = progress[peer], pr.state == .snapshot, pr.snapshotIndex == index,
+            receivedBytes > pr.snapshotOffset || receivedBytes == 0
+        else { return }
+        pr.snapshotOffset = receivedBytes
+        progress[peer] = pr
+        if let snap = snapshot, receivedBytes < snap.data.count {
+            resendSnapshotChunk(to: peer)
+        }
+        // When every byte is in, the follower installs the snapshot and answers with an append
+        // acknowledgement once it is durable; that moves the progress back to probe.
+    }
+
+    /// The follower side: collect chunks in order; install when complete.
+    mutating func handleSnapshotChunk(from leaderID: NodeID, _ chunk: Message.SnapshotChunk) {
+        let meta = chunk.metadata
+        if meta.index <= log.committed {
+            // Already have everything it covers.
+            send(to: leaderID, .appendResponse(.accepted(matchIndex: log.committed)))
+            return
+        }
+        if chunk.offset == 0 {
+            incomingSnapshot = (meta, chunk.totalBytes, [])
+        }
+        guard var incoming = incomingSnapshot, incoming.metadata == meta, incoming.total == chunk.totalBytes else {
+            send(to: leaderID, .snapshotAck(index: meta.index, receivedBytes: 0))
+            return
+        }
+        if chunk.offset == incoming.data.count {
+            incoming.data.append(contentsOf: chunk.data)
+        }
+        incomingSnapshot = incoming
+        guard incoming.data.count >= incoming.total else {
+            send(to: leaderID, .snapshotAck(index: meta.index, receivedBytes: incoming.data.count))
+            return
+        }
+        incomingSnapshot = nil
+        installSnapshot(Snapshot(metadata: meta, data: incoming.data))
+        send(to: leaderID, .appendResponse(.accepted(matchIndex: log.lastIndex)))
+    }
+
+    mutating func installSnapshot(_ snap: Snapshot) {
+        log.restore(snap.metadata)
+        configuration = snap.metadata.configuration
+        snapshot = snap
+        snapshotToInstall = snap
+    }
+}

@@ -1,0 +1,103 @@
+import Raft
+
+/// The replicated state machine in its first form (DESIGN §2): keys mapped to a value and a
+/// resourceVersion, the Raft index of the entry that last wrote the key, so versions are the
+/// same on every replica. Deterministic: the same entries give the same state and results.
+public struct KVStore: Sendable {
+    /// A stored value and the index that wrote it.
+    public struct Item: Equatable, Sendable {
+        public var value: String
+        public var version: LogIndex
+    }
+
+    /// The last request of one client and its result, so a retry returns it without re-applying.
+    struct Session: Equatable, Sendable {
+        var sequence: UInt64
+        var result: KVResult
+    }
+
+    public private(set) var items: [String: Item] = [:]
+    var sessions: [UInt64: Session] = [:]
+    /// The index of the last entry applied.
+    public private(set) var appliedIndex: LogIndex = 0
+
+    public init() {}
+
+    public func get(_ key: String) -> Item? { items[key] }
+
+    /// Applies a committed entry and returns the request it carried (nil for a no-op or an
+    /// undecodable entry) with its result.
+    @discardableResult
+    public mutating func apply(_ entry: Entry) -> (request: KVRequest?, result: KVResult) {
+        precondition(entry.index == appliedIndex + 1, "entries must be applied in order without gaps")
+        appliedIndex = entry.index
+        guard entry.kind == .normal else { return (nil, .ok(version: entry.index)) }
+        guard let request = try? KVRequest(decoding: entry.data) else { return (nil, .invalid) }
+        if let session = sessions[request.client] {
+            if request.sequence == session.sequence { return (request, session.result) }
+            if request.sequence < session.sequence { return (request, .stale) }
+        }
+        let result = execute(request.operation, at: entry.index)
+        sessions[request.client] = Session(sequence: request.sequence, result: result)
+        return (request, result)
+    }
+
+    mutating func execute(_ operation: KVRequest.Operation, at index: LogIndex) -> KVResult {
+        switch operation {
+        case .create(let key, let value):
+            if let existing = items[key] { return .alreadyExists(version: existing.version) }
+            items[key] = Item(value: value, version: index)
+            return .ok(version: index)
+        case .update(let key, let value, let expected):
+            guard let existing = items[key] else { return .notFound }
+            if let expected, expected != existing.version { return .conflict(currentVersion: existing.version) }
+            items[key] = Item(value: value, version: index)
+            return .ok(version: index)
+        case .delete(let key, let expected):
+            guard let existing = items[key] else { return .notFound }
+            if let expected, expected != existing.version { return .conflict(currentVersion: existing.version) }
+            items[key] = nil
+            return .ok(version: index)
+        }
+    }
+
+    // MARK: Snapshots
+
+    /// The whole state as bytes, keys and clients in sorted order: equal states give equal bytes.
+    public func snapshot() -> [UInt8] {
+        var w = BinaryWriter(capacity: 64 + items.count * 32)
+        w.write(appliedIndex)
+        w.write(UInt32(items.count))
+        for key in items.keys.sorted() {
+            let item = items[key]!
+            w.writeString(key)
+            w.writeString(item.value)
+            w.write(item.version)
+        }
+        w.write(UInt32(sessions.count))
+        for client in sessions.keys.sorted() {
+            let session = sessions[client]!
+            w.write(client)
+            w.write(session.sequence)
+            session.result.encode(into: &w)
+        }
+        return w.bytes
+    }
+
+    /// Rebuilds a store from `snapshot()` bytes.
+    public init(restoring bytes: [UInt8]) throws(DecodeError) {
+        var r = BinaryReader(bytes)
+        appliedIndex = try r.readUInt64("applied index")
+        let itemCount = try r.readUInt32("item count")
+        for _ in 0..<itemCount {
+            let key = try r.readString("key")
+            items[key] = Item(value: try r.readString("value"), version: try r.readUInt64("version"))
+        }
+        let sessionCount = try r.readUInt32("session count")
+        for _ in 0..<sessionCount {
+            let client = try r.readUInt64("client")
+            sessions[client] = Session(sequence: try r.readUInt64("sequence"), result: try KVResult.decode(from: &r))
+        }
+        try r.expectEnd()
+    }
+}
