@@ -176,17 +176,18 @@ extension RaftNode {
     }
 
     /// The follower side of AppendEntries (Raft Figure 2, receiver rules).
-    mutating func handleAppend(_ m: Message) {
+    /// `replyTerm` is the current term, except under the planted `acceptStaleAppend` bug.
+    mutating func handleAppend(_ m: Message, replyTerm: Term) {
         guard case .append(let prevIndex, let prevTerm, let incoming, let commit) = m.kind else { return }
         if prevIndex < log.committed {
             // Everything up to our commit index already matches any leader's log (§5.4);
             // report it so the leader moves on.
-            send(to: m.from, .appendResponse(.accepted(matchIndex: log.committed)))
+            reply(.accepted(matchIndex: log.committed))
             return
         }
         guard log.matchTerm(prevIndex, prevTerm) else {
             let hint = log.lastAgreeable(atOrBelow: prevIndex, term: prevTerm)
-            send(to: m.from, .appendResponse(.rejected(rejectedIndex: prevIndex, hintIndex: hint.index, hintTerm: hint.term)))
+            reply(.rejected(rejectedIndex: prevIndex, hintIndex: hint.index, hintTerm: hint.term))
             return
         }
         let lastNew = prevIndex + LogIndex(incoming.count)
@@ -201,6 +202,10 @@ extension RaftNode {
             log.truncate(after: lastNew)
         }
         log.commit(to: min(commit, lastNew))
-        send(to: m.from, .appendResponse(.accepted(matchIndex: lastNew)))
+        reply(.accepted(matchIndex: lastNew))
+
+        func reply(_ result: Message.AppendResult) {
+            send(Message(from: id, to: m.from, term: replyTerm, kind: .appendResponse(result)))
+        }
     }
 }

@@ -159,9 +159,8 @@ public struct RaftNode: Sendable {
             }
         } else if m.term < term {
             if config.plantedBugs.contains(.acceptStaleAppend), case .append = m.kind {
-                // Planted bug: treat the stale leader as current.
-                becomeFollower(term: term, leader: m.from)
-                handleAppend(m)
+                // Planted bug: serve the stale leader as if its term were current.
+                handleAppend(m, replyTerm: m.term)
                 return
             }
             switch m.kind {
@@ -417,7 +416,7 @@ public struct RaftNode: Sendable {
         case .append:
             electionElapsed = 0
             leader = m.from
-            handleAppend(m)
+            handleAppend(m, replyTerm: term)
         case .heartbeat(let commit, let readID):
             electionElapsed = 0
             leader = m.from

@@ -14,6 +14,18 @@ public struct KVStore: Sendable {
     struct Session: Equatable, Sendable {
         var sequence: UInt64
         var result: KVResult
+        /// The index at which the request took effect (its first application).
+        var position: LogIndex
+    }
+
+    /// What applying one entry did.
+    public struct Applied: Equatable, Sendable {
+        /// The request the entry carried; nil for a no-op or an undecodable entry.
+        public var request: KVRequest?
+        public var result: KVResult
+        /// Where the request took effect: this entry's index, or for a retried request the index
+        /// of its first application. A client's answer names this position in the total order.
+        public var position: LogIndex
     }
 
     public private(set) var items: [String: Item] = [:]
@@ -25,21 +37,27 @@ public struct KVStore: Sendable {
 
     public func get(_ key: String) -> Item? { items[key] }
 
-    /// Applies a committed entry and returns the request it carried (nil for a no-op or an
-    /// undecodable entry) with its result.
+    /// Applies a committed entry. A request already applied (a client's retry) changes nothing and
+    /// returns the first result; an older request of the same client returns `.stale`.
     @discardableResult
-    public mutating func apply(_ entry: Entry) -> (request: KVRequest?, result: KVResult) {
+    public mutating func apply(_ entry: Entry) -> Applied {
         precondition(entry.index == appliedIndex + 1, "entries must be applied in order without gaps")
         appliedIndex = entry.index
-        guard entry.kind == .normal else { return (nil, .ok(version: entry.index)) }
-        guard let request = try? KVRequest(decoding: entry.data) else { return (nil, .invalid) }
+        guard entry.kind == .normal else { return Applied(request: nil, result: .ok(version: entry.index), position: entry.index) }
+        guard let request = try? KVRequest(decoding: entry.data) else {
+            return Applied(request: nil, result: .invalid, position: entry.index)
+        }
         if let session = sessions[request.client] {
-            if request.sequence == session.sequence { return (request, session.result) }
-            if request.sequence < session.sequence { return (request, .stale) }
+            if request.sequence == session.sequence {
+                return Applied(request: request, result: session.result, position: session.position)
+            }
+            if request.sequence < session.sequence {
+                return Applied(request: request, result: .stale, position: entry.index)
+            }
         }
         let result = execute(request.operation, at: entry.index)
-        sessions[request.client] = Session(sequence: request.sequence, result: result)
-        return (request, result)
+        sessions[request.client] = Session(sequence: request.sequence, result: result, position: entry.index)
+        return Applied(request: request, result: result, position: entry.index)
     }
 
     mutating func execute(_ operation: KVRequest.Operation, at index: LogIndex) -> KVResult {
@@ -79,6 +97,7 @@ public struct KVStore: Sendable {
             let session = sessions[client]!
             w.write(client)
             w.write(session.sequence)
+            w.write(session.position)
             session.result.encode(into: &w)
         }
         return w.bytes
@@ -96,7 +115,9 @@ public struct KVStore: Sendable {
         let sessionCount = try r.readUInt32("session count")
         for _ in 0..<sessionCount {
             let client = try r.readUInt64("client")
-            sessions[client] = Session(sequence: try r.readUInt64("sequence"), result: try KVResult.decode(from: &r))
+            let sequence = try r.readUInt64("sequence")
+            let position = try r.readUInt64("position")
+            sessions[client] = Session(sequence: sequence, result: try KVResult.decode(from: &r), position: position)
         }
         try r.expectEnd()
     }

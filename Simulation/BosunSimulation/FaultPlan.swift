@@ -1,0 +1,89 @@
+import Raft
+
+/// The fault mix of one seed, drawn swarm-style (Groce et al., "Swarm Testing", 2012): each fault
+/// class is switched on or off per seed and its rates drawn, so some seeds hammer one fault hard
+/// while others combine several mildly.
+struct FaultPlan: CustomStringConvertible {
+    var lossRate = 0.0
+    var duplicateRate = 0.0
+    var delayMinNs: UInt64 = 100_000
+    var delayMeanNs: UInt64 = 1_000_000
+    var longDelayRate = 0.0
+    var longDelayMaxNs: UInt64 = 2_000_000_000
+    /// Mean time between partitions (nil: none), and their mean length.
+    var partitionIntervalNs: UInt64?
+    var partitionDurationNs: UInt64 = 2_000_000_000
+    var crashIntervalNs: UInt64?
+    var restartDelayNs: UInt64 = 1_000_000_000
+    /// Probability that a node crashes while a batch is being written (before the fsync completes,
+    /// after the messages that may precede it went out).
+    var crashBeforeSyncRate = 0.0
+    /// Probability that a node crashes right after a batch is durable and before its messages go out.
+    var crashAfterSyncRate = 0.0
+    var tearProbability = 0.0
+    var pauseIntervalNs: UInt64?
+    var pauseDurationNs: UInt64 = 1_000_000_000
+    /// Probability that a pause hits the leader rather than a random node.
+    var pauseLeaderRate = 0.0
+    /// Per-node tick period multipliers (clock rate skew).
+    var clockRates: [Double]
+    var fsyncMaxNs: UInt64 = 1_000_000
+    var slowFsyncRate = 0.0
+    var raft: RaftConfig
+    var snapshotEveryEntries: UInt64 = 100
+    var clients = 3
+    var keys = 3
+    var thinkTimeMeanNs: UInt64 = 20_000_000
+
+    init(nodes: Int, bugs: PlantedBugs, rng: inout SplitMix64) {
+        raft = RaftConfig()
+        raft.electionTicks = 20
+        raft.heartbeatTicks = 5
+        raft.plantedBugs = bugs
+        // Small limits make batching, flow control, chunking and compaction happen often.
+        raft.maxAppendBytes = Int(rng.uniform(200...4096))
+        raft.maxInflightAppends = Int(rng.uniform(1...16))
+        raft.snapshotChunkBytes = Int(rng.uniform(64...1024))
+        raft.maxUncommittedBytes = Int(rng.uniform(2048...65536))
+        snapshotEveryEntries = rng.uniform(20...300)
+        clients = Int(rng.uniform(2...5))
+        keys = Int(rng.uniform(2...6))
+        thinkTimeMeanNs = rng.uniform(1...40) * 1_000_000
+
+        if rng.chance(0.6) { lossRate = rng.uniform(0.0...0.15) }
+        if rng.chance(0.5) { duplicateRate = rng.uniform(0.0...0.1) }
+        delayMinNs = rng.uniform(50_000...500_000)
+        delayMeanNs = rng.uniform(200_000...10_000_000)
+        if rng.chance(0.5) { longDelayRate = rng.uniform(0.0...0.03) }
+        if rng.chance(0.7) {
+            partitionIntervalNs = rng.uniform(200...6_000) * 1_000_000
+            partitionDurationNs = rng.uniform(50...4_000) * 1_000_000
+        }
+        if rng.chance(0.7) {
+            crashIntervalNs = rng.uniform(200...8_000) * 1_000_000
+            restartDelayNs = rng.uniform(20...3_000) * 1_000_000
+            crashBeforeSyncRate = rng.chance(0.5) ? rng.uniform(0.0...0.05) : 0
+            crashAfterSyncRate = rng.chance(0.5) ? rng.uniform(0.0...0.05) : 0
+            tearProbability = rng.uniform(0.2...0.9)
+        }
+        if rng.chance(0.5) {
+            pauseIntervalNs = rng.uniform(500...10_000) * 1_000_000
+            pauseDurationNs = rng.uniform(300...3_000) * 1_000_000
+            pauseLeaderRate = rng.uniform(0.0...1.0)
+        }
+        let skew = rng.chance(0.5) ? rng.uniform(0.0...0.1) : 0
+        clockRates = (0..<nodes).map { _ in 1 + rng.uniform(-skew...skew) }
+        fsyncMaxNs = rng.uniform(50_000...3_000_000)
+        if rng.chance(0.3) { slowFsyncRate = rng.uniform(0.0...0.05) }
+    }
+
+    var description: String {
+        func ms(_ ns: UInt64?) -> String { ns.map { "\($0 / 1_000_000)ms" } ?? "off" }
+        func pct(_ p: Double) -> String { "\(Int(p * 1000 + 0.5) / 10)%" }
+        return "loss=\(pct(lossRate)) dup=\(pct(duplicateRate)) delay=\(ms(delayMeanNs)) long=\(pct(longDelayRate)) "
+            + "partitions=\(ms(partitionIntervalNs)) crashes=\(ms(crashIntervalNs)) crashBeforeSync=\(pct(crashBeforeSyncRate)) "
+            + "crashAfterSync=\(pct(crashAfterSyncRate)) "
+            + "tear=\(pct(tearProbability)) pauses=\(ms(pauseIntervalNs)) clients=\(clients) keys=\(keys) "
+            + "appendBytes=\(raft.maxAppendBytes) inflight=\(raft.maxInflightAppends) snapshotEvery=\(snapshotEveryEntries)"
+    }
+}

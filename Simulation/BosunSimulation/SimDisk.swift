@@ -1,0 +1,128 @@
+import Raft
+
+/// One node's simulated disk: a log of framed records plus a snapshot file.
+///
+/// Appends land in the page cache; `sync()` makes them durable. A crash keeps only what was
+/// synced, except that the first unsynced record may survive torn: cut short, or full length
+/// with its tail zeroed (the file grew but the data never reached the platter). The snapshot
+/// file is replaced atomically (write, fsync, rename, fsync the directory).
+struct SimDisk {
+    /// The log file, one framed record per element.
+    private(set) var frames: [[UInt8]] = []
+    private(set) var syncedCount = 0
+    private(set) var snapshot: Snapshot?
+
+    var hasUnsyncedWrites: Bool { syncedCount < frames.count }
+
+    mutating func append(_ record: WALRecord) {
+        frames.append(record.framed())
+    }
+
+    mutating func sync() {
+        syncedCount = frames.count
+    }
+
+    /// Durably replaces the snapshot and rewrites the synced part of the log without what the
+    /// snapshot covers (segment deletion), atomically. With `resetLog` (a snapshot installed from
+    /// the leader) every entry goes: the log the snapshot replaced may conflict with it.
+    mutating func saveSnapshot(_ snap: Snapshot, resetLog: Bool) {
+        snapshot = snap
+        var hardState: HardState?
+        var kept: [Entry] = []
+        for frame in frames[0..<syncedCount] {
+            switch try? WALRecord(payload: Array(frame.dropFirst(8))) {
+            case .hardState(let hs): hardState = hs
+            case .entries(let batch): if !resetLog { WALReplay.splice(batch, into: &kept) }
+            case nil: preconditionFailure("synced record unreadable")
+            }
+        }
+        var rewritten: [[UInt8]] = []
+        if let hardState { rewritten.append(WALRecord.hardState(hardState).framed()) }
+        let after = kept.filter { $0.index > snap.metadata.index }
+        if !after.isEmpty { rewritten.append(WALRecord.entries(after).framed()) }
+        let unsynced = frames[syncedCount...]
+        frames = rewritten + (resetLog ? [] : Array(unsynced))
+        syncedCount = rewritten.count
+    }
+
+    /// The machine stops: unsynced records vanish, but the first of them may stay, torn.
+    mutating func crash(using rng: inout SplitMix64, tearProbability: Double) {
+        guard hasUnsyncedWrites else { return }
+        var torn: [UInt8]?
+        if rng.chance(tearProbability) {
+            var frame = frames[syncedCount]
+            let cut = rng.index(frame.count)
+            if rng.chance(0.5) {
+                frame.removeLast(frame.count - cut)
+            } else {
+                for i in cut..<frame.count { frame[i] = 0 }
+            }
+            torn = frame
+        }
+        frames.removeLast(frames.count - syncedCount)
+        if let torn {
+            frames.append(torn)
+            syncedCount = frames.count
+        }
+    }
+
+    /// Why recovery refused the disk.
+    struct CorruptionError: Error, CustomStringConvertible {
+        var record: Int
+        var reason: String
+        var description: String { "log record \(record): \(reason)" }
+    }
+
+    /// Reads the disk back after a restart. A bad last record is a torn write and is cut off; a bad
+    /// record followed by more is corruption and stops recovery with an error.
+    /// `acceptTorn` is the planted bug: a record that fails its checksum is used if it decodes.
+    mutating func recover(acceptTorn: Bool) throws(CorruptionError) -> PersistentState {
+        var state = PersistentState(snapshot: snapshot)
+        var entries: [Entry] = []
+        for (number, frame) in frames.enumerated() {
+            let isLast = number == frames.count - 1
+            let payload = Array(frame.dropFirst(8))
+            var header = BinaryReader(Array(frame.prefix(8)))
+            let length = try? header.readUInt32()
+            let stored = try? header.readUInt32()
+            let intact = length.map { Int($0) == payload.count } == true && stored == WALRecord.checksum(payload)
+            var record: WALRecord?
+            if intact {
+                do {
+                    record = try WALRecord(payload: payload)
+                } catch {
+                    throw CorruptionError(record: number, reason: "checksum matches but \(error)")
+                }
+            } else if !isLast {
+                throw CorruptionError(record: number, reason: "checksum mismatch before the end of the log")
+            } else if acceptTorn {
+                record = try? WALRecord(payload: payload)
+            }
+            guard let record else {
+                frames.removeLast()  // Cut the torn tail.
+                syncedCount = frames.count
+                break
+            }
+            switch record {
+            case .hardState(let hs): state.hardState = hs
+            case .entries(let batch): WALReplay.splice(batch, into: &entries)
+            }
+        }
+        let snapshotIndex = snapshot?.metadata.index ?? 0
+        state.entries = entries.filter { $0.index > snapshotIndex }
+        return state
+    }
+}
+
+/// How entry records combine on replay: each batch replaces the entries from its first index on.
+enum WALReplay {
+    static func splice(_ batch: [Entry], into entries: inout [Entry]) {
+        guard let first = batch.first else { return }
+        if let start = entries.first?.index, first.index >= start {
+            entries.removeLast(max(0, entries.count - Int(first.index - start)))
+        } else {
+            entries.removeAll()
+        }
+        entries.append(contentsOf: batch)
+    }
+}

@@ -1,0 +1,146 @@
+import Raft
+import Store
+
+/// Fault injection during the first phase, then the liveness phase and the end-of-seed checks.
+extension Simulation {
+    func startPartition() {
+        guard !inLivenessPhase else { return }
+        let n = nodes.count
+        clearPartition()
+        stats.partitions += 1
+        var order = Array(0..<n)
+        for k in stride(from: n - 1, to: 0, by: -1) { order.swapAt(k, faultRng.index(k + 1)) }
+        switch faultRng.index(4) {
+        case 0:  // Symmetric split.
+            let side = Set(order.prefix(1 + faultRng.index(n - 1)))
+            for a in 0..<n { for b in 0..<n where side.contains(a) != side.contains(b) { blocked[a][b] = true } }
+        case 1:  // One-way: one side can send but not hear back.
+            let side = Set(order.prefix(1 + faultRng.index(n - 1)))
+            for a in 0..<n { for b in 0..<n where side.contains(a) && !side.contains(b) { blocked[a][b] = true } }
+        case 2:  // Isolate the leader (or anyone, if none).
+            let leader = nodes.firstIndex { $0.up && $0.raft.role == .leader } ?? order[0]
+            for b in 0..<n where b != leader {
+                blocked[leader][b] = true
+                blocked[b][leader] = true
+            }
+        default:  // Bridge: one node reaches both halves, which cannot reach each other.
+            let bridge = order[0]
+            let rest = order.dropFirst()
+            let half = Set(rest.prefix(max(1, rest.count / 2)))
+            for a in rest { for b in rest where half.contains(a) != half.contains(b) { blocked[a][b] = true } }
+            _ = bridge
+        }
+        partitionGeneration += 1
+        schedule(after: faultRng.exponential(meanNs: plan.partitionDurationNs), .partitionEnd(generation: partitionGeneration))
+    }
+
+    func clearPartition() {
+        for a in blocked.indices { for b in blocked.indices { blocked[a][b] = false } }
+    }
+
+    func crashRandomNode() {
+        guard !inLivenessPhase, let interval = plan.crashIntervalNs else { return }
+        let candidates = nodes.indices.filter { nodes[$0].up }
+        if !candidates.isEmpty {
+            crash(candidates[faultRng.index(candidates.count)])
+        }
+        schedule(after: faultRng.exponential(meanNs: interval), .crash)
+    }
+
+    func pauseRandomNode() {
+        guard !inLivenessPhase, let interval = plan.pauseIntervalNs else { return }
+        let candidates = nodes.indices.filter { nodes[$0].up && !nodes[$0].paused }
+        if !candidates.isEmpty {
+            var i = candidates[faultRng.index(candidates.count)]
+            if let leader = candidates.first(where: { nodes[$0].raft.role == .leader }), faultRng.chance(plan.pauseLeaderRate) {
+                i = leader
+            }
+            nodes[i].paused = true
+            nodes[i].tickEpoch += 1
+            stats.pauses += 1
+            schedule(after: plan.pauseDurationNs, .resume(node: i, incarnation: nodes[i].incarnation))
+        }
+        schedule(after: faultRng.exponential(meanNs: interval), .pause)
+    }
+
+    /// TigerBeetle-style liveness mode: heal a majority core (all nodes, or a random majority whose
+    /// other members stay down for good), stop every fault, and require convergence in time.
+    func startLivenessPhase() {
+        inLivenessPhase = true
+        clearPartition()
+        lossRate = 0
+        duplicateRate = 0
+        longDelayRate = 0
+        let n = nodes.count
+        if faultRng.chance(0.5) {
+            var order = Array(0..<n)
+            for k in stride(from: n - 1, to: 0, by: -1) { order.swapAt(k, faultRng.index(k + 1)) }
+            let majority = Set(order.prefix(n / 2 + 1))
+            core = (0..<n).map { majority.contains($0) }
+        }
+        for i in 0..<n {
+            if !core[i] {
+                if nodes[i].up { crash(i) }
+            } else if !nodes[i].up {
+                restart(i)
+            } else if nodes[i].paused {
+                resume(i)
+            }
+        }
+        livenessDeadlineNs = nowNs + options.livenessBoundNs
+        schedule(after: 50_000_000, .livenessCheck)
+    }
+
+    func checkLiveness() {
+        if let reason = unconverged() {
+            if nowNs >= livenessDeadlineNs {
+                fail(Violation(invariant: "liveness", detail: "not converged \(options.livenessBoundNs / 1_000_000_000)s after healing: \(reason)"))
+            } else {
+                schedule(after: 50_000_000, .livenessCheck)
+            }
+            return
+        }
+        finished = true
+    }
+
+    /// Why the core has not converged yet, or nil when it has.
+    func unconverged() -> String? {
+        let members = nodes.indices.filter { core[$0] }
+        let leaders = members.filter { nodes[$0].raft.role == .leader }
+        guard leaders.count == 1 else { return "\(leaders.count) leaders in the core" }
+        let leader = nodes[leaders[0]]
+        guard leader.raft.hasCommittedInTerm else { return "leader \(leader.id) has not committed in its term" }
+        if let busy = clients.firstIndex(where: { $0.operation != nil }) { return "client \(busy) still waiting" }
+        for i in members {
+            let raft = nodes[i].raft
+            if i != leaders[0] && raft.leader != leader.id { return "\(raft.id) follows \(raft.leader.map { "\($0)" } ?? "nobody")" }
+            if raft.lastIndex != leader.raft.lastIndex || raft.commitIndex != leader.raft.commitIndex
+                || nodes[i].store.appliedIndex != leader.raft.commitIndex || nodes[i].inflight != nil
+            {
+                return "\(raft.id) at last \(raft.lastIndex) commit \(raft.commitIndex) applied \(nodes[i].store.appliedIndex); leader at \(leader.raft.lastIndex)/\(leader.raft.commitIndex)"
+            }
+        }
+        return nil
+    }
+
+    /// End of seed: converged replicas hold equal state, and the client history is linearizable
+    /// by both checkers.
+    func finalChecks() -> Violation? {
+        let members = nodes.indices.filter { core[$0] }
+        let reference = nodes[members[0]].store.snapshot()
+        for i in members.dropFirst() where nodes[i].store.snapshot() != reference {
+            return Violation(invariant: "replica convergence", detail: "n\(i + 1) and n\(members[0] + 1) applied the same log to different states")
+        }
+        if let v = VersionOrderChecker.check(history, committed: oracle.committed) { return v }
+        if options.searchCheck {
+            switch SearchChecker.check(history) {
+            case .linearizable: break
+            case .violation(let key):
+                return Violation(invariant: "linearizability (search)", detail: "no linearization of the history of key \(key)")
+            case .unknown:
+                stats.searchUndecided += 1
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,309 @@
+import Raft
+import Store
+
+/// How to run one seed.
+public struct SimulationOptions: Sendable {
+    public var seed: UInt64
+    /// 3 or 5 masters.
+    public var nodes: Int
+    public var bugs: PlantedBugs
+    /// Length of the fault phase in simulated nanoseconds.
+    public var faultDurationNs: UInt64 = 30_000_000_000
+    /// After the faults stop, the healed majority must converge within this much simulated time.
+    public var livenessBoundNs: UInt64 = 30_000_000_000
+    /// Also run the search-based linearizability checker (independent of the log).
+    public var searchCheck = true
+    /// A seed that needs more events than this is stuck in a livelock.
+    public var maxEvents = 1_000_000
+
+    public init(seed: UInt64, nodes: Int = 3, bugs: PlantedBugs = []) {
+        self.seed = seed
+        self.nodes = nodes
+        self.bugs = bugs
+    }
+}
+
+/// What one seed did and whether every invariant held.
+public struct SeedReport: Sendable {
+    public var seed: UInt64
+    public var nodes: Int
+    public var violation: Violation?
+    /// A hash over every event delivered and every state transition: equal for equal seeds.
+    public var traceHash: String
+    public var simulatedNs: UInt64
+    public var events: Int
+    /// The last events before the end (or before the violation), oldest first.
+    public var recentEvents: [String]
+    public var faults: String
+    public var stats: Stats
+
+    public var passed: Bool { violation == nil }
+
+    /// Counters that show what a seed exercised.
+    public struct Stats: Sendable {
+        public var elections = 0
+        public var committedEntries: LogIndex = 0
+        public var clientOperations = 0
+        public var crashes = 0
+        public var crashesBeforeSync = 0
+        public var crashesAfterSync = 0
+        public var partitions = 0
+        public var pauses = 0
+        public var snapshotsInstalled = 0
+        public var compactions = 0
+        public var tornTails = 0
+        /// Keys whose search-based check gave up within its budget.
+        public var searchUndecided = 0
+    }
+}
+
+/// The deterministic world: masters running the real Raft core and store over a simulated
+/// network, disk and clock; clients with a random workload; faults drawn from the seed; oracles
+/// after every step. One instance runs one seed.
+public final class Simulation {
+    let options: SimulationOptions
+    let plan: FaultPlan
+    let tickNs: UInt64 = 10_000_000
+    let clientTimeoutNs: UInt64 = 400_000_000
+    var nowNs: UInt64 = 0
+    var queue = EventQueue<SimEvent>()
+    var nodes: [SimNode] = []
+    var clients: [SimClient] = []
+    var history: [CompletedOperation] = []
+    var oracle: Oracle
+    var networkRng: SplitMix64
+    var diskRng: SplitMix64
+    var faultRng: SplitMix64
+    var workloadRng: SplitMix64
+    let nodeSeedRng: SplitMix64
+    /// `blocked[a][b]`: messages from a to b are dropped.
+    var blocked: [[Bool]]
+    var partitionGeneration = 0
+    var inLivenessPhase = false
+    var core: [Bool]
+    var livenessDeadlineNs: UInt64 = 0
+    var finished = false
+    var violation: Violation?
+    var trace = TraceHash()
+    var recent: [(timeNs: UInt64, event: SimEvent)] = []
+    var recentNext = 0
+    var eventCount = 0
+    var stats = SeedReport.Stats()
+    var lossRate: Double
+    var duplicateRate: Double
+    var longDelayRate: Double
+
+    public init(_ options: SimulationOptions) {
+        precondition(options.nodes >= 1)
+        self.options = options
+        let root = SplitMix64(seed: options.seed)
+        networkRng = root.derived(1)
+        diskRng = root.derived(2)
+        faultRng = root.derived(3)
+        workloadRng = root.derived(4)
+        nodeSeedRng = root.derived(5)
+        var planRng = root.derived(6)
+        plan = FaultPlan(nodes: options.nodes, bugs: options.bugs, rng: &planRng)
+        oracle = Oracle(nodes: options.nodes)
+        blocked = Array(repeating: Array(repeating: false, count: options.nodes), count: options.nodes)
+        core = Array(repeating: true, count: options.nodes)
+        lossRate = plan.lossRate
+        duplicateRate = plan.duplicateRate
+        longDelayRate = plan.longDelayRate
+        let configuration = Configuration(voters: (1...options.nodes).map { NodeID(UInt64($0)) })
+        for i in 0..<options.nodes {
+            let raft = RaftNode(
+                id: NodeID(UInt64(i + 1)), configuration: configuration, config: plan.raft, seed: nodeSeed(i, incarnation: 0))
+            nodes.append(SimNode(index: i, raft: raft))
+        }
+        for c in 0..<plan.clients {
+            clients.append(SimClient(target: c % options.nodes))
+        }
+    }
+
+    var configuration: Configuration { Configuration(voters: (1...options.nodes).map { NodeID(UInt64($0)) }) }
+
+    func nodeSeed(_ node: Int, incarnation: Int) -> UInt64 {
+        nodeSeedRng.derived(UInt64(node * 1_000_003 + incarnation)).seedValue
+    }
+
+    func schedule(after delayNs: UInt64, _ event: SimEvent) {
+        queue.schedule(at: nowNs + delayNs, event)
+    }
+
+    /// Runs the seed to the end: the fault phase, then the liveness phase, then the history checks.
+    public func run() -> SeedReport {
+        for i in nodes.indices {
+            schedule(after: workloadRng.uniform(0...tickNs), .tick(node: i, epoch: 0))
+        }
+        for c in clients.indices {
+            schedule(after: workloadRng.uniform(0...100_000_000), .clientStart(client: c))
+        }
+        if let interval = plan.partitionIntervalNs { schedule(after: faultRng.exponential(meanNs: interval), .partitionStart) }
+        if let interval = plan.crashIntervalNs { schedule(after: faultRng.exponential(meanNs: interval), .crash) }
+        if let interval = plan.pauseIntervalNs { schedule(after: faultRng.exponential(meanNs: interval), .pause) }
+        schedule(after: options.faultDurationNs, .heal)
+
+        while violation == nil && !finished, let item = queue.popFirst() {
+            if eventCount >= options.maxEvents {
+                fail(Violation(invariant: "liveness", detail: "no end after \(eventCount) events (livelock)"))
+                break
+            }
+            nowNs = item.timeNs
+            eventCount += 1
+            remember(item.payload)
+            trace.mix(nowNs)
+            trace.mix(item.payload.tag)
+            handle(item.payload)
+        }
+        if violation == nil && !finished {
+            violation = Violation(invariant: "liveness", detail: "the event queue ran dry")
+        }
+        if violation == nil {
+            violation = finalChecks()
+        }
+        stats.committedEntries = oracle.committedIndex
+        return SeedReport(
+            seed: options.seed, nodes: options.nodes, violation: violation, traceHash: trace.hex,
+            simulatedNs: nowNs, events: eventCount, recentEvents: recentDescriptions(), faults: plan.description, stats: stats)
+    }
+
+    func fail(_ v: Violation) {
+        if violation == nil { violation = v }
+    }
+
+    func handle(_ event: SimEvent) {
+        switch event {
+        case .tick(let i, let epoch):
+            guard nodes[i].up, nodes[i].tickEpoch == epoch, !nodes[i].paused else { return }
+            nodes[i].raft.tick()
+            drive(i)
+            let period = UInt64(Double(tickNs) * plan.clockRates[i])
+            schedule(after: period, .tick(node: i, epoch: epoch))
+        case .deliver(let m):
+            let from = Int(m.from.rawValue - 1)
+            let to = Int(m.to.rawValue - 1)
+            trace.mix(m.traceWord)
+            guard !blocked[from][to], nodes[to].up else { return }
+            if nodes[to].paused { nodes[to].inbox.append(event); return }
+            nodes[to].raft.step(m)
+            drive(to)
+        case .persisted(let i, let incarnation):
+            guard nodes[i].up, nodes[i].incarnation == incarnation else { return }
+            if nodes[i].paused { nodes[i].inbox.append(event); return }
+            finishReady(i)
+        case .request(let i, let client, let sequence, let operation):
+            guard nodes[i].up else { return }
+            if nodes[i].paused { nodes[i].inbox.append(event); return }
+            handleRequest(i, client: client, sequence: sequence, operation)
+        case .reply(let c, let sequence, let reply):
+            clientReceived(c, sequence: sequence, reply)
+        case .clientTimeout(let c, let attempt):
+            guard clients[c].attempt == attempt, clients[c].operation != nil else { return }
+            clients[c].target = (clients[c].target + 1) % nodes.count
+            sendRequest(c)
+        case .clientSend(let c, let attempt):
+            guard clients[c].attempt == attempt, clients[c].operation != nil else { return }
+            sendRequest(c)
+        case .clientStart(let c):
+            startOperation(c)
+        case .partitionStart:
+            startPartition()
+        case .partitionEnd(let generation):
+            guard generation == partitionGeneration, !inLivenessPhase else { return }
+            clearPartition()
+            if let interval = plan.partitionIntervalNs {
+                schedule(after: faultRng.exponential(meanNs: interval), .partitionStart)
+            }
+        case .crash:
+            crashRandomNode()
+        case .restart(let i):
+            guard !nodes[i].up, !inLivenessPhase || core[i] else { return }
+            restart(i)
+        case .pause:
+            pauseRandomNode()
+        case .resume(let i, let incarnation):
+            guard nodes[i].incarnation == incarnation else { return }
+            resume(i)
+        case .heal:
+            startLivenessPhase()
+        case .livenessCheck:
+            checkLiveness()
+        }
+    }
+
+    // MARK: Trace
+
+    func remember(_ event: SimEvent) {
+        let keep = 48
+        if recent.count < keep {
+            recent.append((nowNs, event))
+        } else {
+            recent[recentNext] = (nowNs, event)
+        }
+        recentNext = (recentNext + 1) % keep
+    }
+
+    func recentDescriptions() -> [String] {
+        let ordered = recent.count < 48 ? recent : Array(recent[recentNext...] + recent[..<recentNext])
+        return ordered.map { "\(Simulation.formatTime($0.timeNs)) \(describe($0.event))" }
+    }
+
+    static func formatTime(_ ns: UInt64) -> String {
+        let ms = ns / 1_000_000
+        let frac = (ns / 1_000) % 1_000
+        let padded = String(repeating: "0", count: 3 - String(frac).count) + String(frac)
+        return "\(ms / 1000).\(String(repeating: "0", count: 3 - String(ms % 1000).count))\(ms % 1000)\(padded)s"
+    }
+
+    func describe(_ event: SimEvent) -> String {
+        switch event {
+        case .tick(let i, _): return "tick n\(i + 1)"
+        case .deliver(let m): return "deliver \(m)"
+        case .persisted(let i, _): return "fsync done n\(i + 1)"
+        case .request(let i, let c, let s, let op): return "client \(c) #\(s) -> n\(i + 1): \(op)"
+        case .reply(let c, let s, let r): return "reply to client \(c) #\(s): \(r)"
+        case .clientTimeout(let c, _): return "client \(c) timeout"
+        case .clientSend(let c, _): return "client \(c) retry"
+        case .clientStart(let c): return "client \(c) next operation"
+        case .partitionStart: return "partition"
+        case .partitionEnd: return "partition healed"
+        case .crash: return "crash"
+        case .restart(let i): return "restart n\(i + 1)"
+        case .pause: return "pause"
+        case .resume(let i, _): return "resume n\(i + 1)"
+        case .heal: return "heal: liveness phase"
+        case .livenessCheck: return "liveness check"
+        }
+    }
+}
+
+extension SplitMix64 {
+    /// A fresh seed drawn from this generator's current state, without advancing it.
+    var seedValue: UInt64 {
+        var copy = self
+        return copy.next()
+    }
+}
+
+extension Message {
+    /// A compact fingerprint of the message for the trace hash.
+    var traceWord: UInt64 {
+        var h = TraceHash()
+        h.mix(from.rawValue << 8 | to.rawValue)
+        h.mix(term)
+        switch kind {
+        case .preVote(let i, let t), .vote(let i, let t, _): h.mix(1); h.mix(i); h.mix(t)
+        case .preVoteResponse(let g), .voteResponse(let g): h.mix(g ? 2 : 3)
+        case .append(let pi, let pt, let es, let c): h.mix(4); h.mix(pi); h.mix(pt); h.mix(UInt64(es.count)); h.mix(c)
+        case .appendResponse(.accepted(let m)): h.mix(5); h.mix(m)
+        case .appendResponse(.rejected(let r, let hi, let ht)): h.mix(6); h.mix(r); h.mix(hi); h.mix(ht)
+        case .heartbeat(let c, let r): h.mix(7); h.mix(c); h.mix(r)
+        case .heartbeatResponse(let r): h.mix(8); h.mix(r)
+        case .snapshotChunk(let chunk): h.mix(9); h.mix(chunk.metadata.index); h.mix(UInt64(chunk.offset))
+        case .snapshotAck(let i, let n): h.mix(10); h.mix(i); h.mix(UInt64(n))
+        case .timeoutNow: h.mix(11)
+        }
+        return h.value
+    }
+}
