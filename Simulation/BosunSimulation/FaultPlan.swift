@@ -14,6 +14,11 @@ struct FaultPlan: CustomStringConvertible {
     var partitionIntervalNs: UInt64?
     var partitionDurationNs: UInt64 = 2_000_000_000
     var crashIntervalNs: UInt64?
+    /// Probability that a crash hits the leader rather than a random node.
+    var crashLeaderRate = 0.0
+    /// Probability that a newly elected leader crashes within a few milliseconds (leader churn,
+    /// which leaves short divergent log suffixes behind: the raw material of Figure 8).
+    var crashNewLeaderRate = 0.0
     var restartDelayNs: UInt64 = 1_000_000_000
     /// Probability that a node crashes while a batch is being written (before the fsync completes,
     /// after the messages that may precede it went out).
@@ -41,7 +46,7 @@ struct FaultPlan: CustomStringConvertible {
         raft.heartbeatTicks = 5
         raft.plantedBugs = bugs
         // Small limits make batching, flow control, chunking and compaction happen often.
-        raft.maxAppendBytes = Int(rng.uniform(200...4096))
+        raft.maxAppendBytes = Int(rng.uniform(64...4096))
         raft.maxInflightAppends = Int(rng.uniform(1...16))
         raft.snapshotChunkBytes = Int(rng.uniform(64...1024))
         raft.maxUncommittedBytes = Int(rng.uniform(2048...65536))
@@ -62,6 +67,8 @@ struct FaultPlan: CustomStringConvertible {
         if rng.chance(0.7) {
             crashIntervalNs = rng.uniform(200...8_000) * 1_000_000
             restartDelayNs = rng.uniform(20...3_000) * 1_000_000
+            crashLeaderRate = rng.uniform(0.0...1.0)
+            if rng.chance(0.4) { crashNewLeaderRate = rng.uniform(0.0...0.5) }
             crashBeforeSyncRate = rng.chance(0.5) ? rng.uniform(0.0...0.05) : 0
             crashAfterSyncRate = rng.chance(0.5) ? rng.uniform(0.0...0.05) : 0
             tearProbability = rng.uniform(0.2...0.9)
@@ -82,7 +89,7 @@ struct FaultPlan: CustomStringConvertible {
         func pct(_ p: Double) -> String { "\(Int(p * 1000 + 0.5) / 10)%" }
         return "loss=\(pct(lossRate)) dup=\(pct(duplicateRate)) delay=\(ms(delayMeanNs)) long=\(pct(longDelayRate)) "
             + "partitions=\(ms(partitionIntervalNs)) crashes=\(ms(crashIntervalNs)) crashBeforeSync=\(pct(crashBeforeSyncRate)) "
-            + "crashAfterSync=\(pct(crashAfterSyncRate)) "
+            + "crashAfterSync=\(pct(crashAfterSyncRate)) crashNewLeader=\(pct(crashNewLeaderRate)) "
             + "tear=\(pct(tearProbability)) pauses=\(ms(pauseIntervalNs)) clients=\(clients) keys=\(keys) "
             + "appendBytes=\(raft.maxAppendBytes) inflight=\(raft.maxInflightAppends) snapshotEvery=\(snapshotEveryEntries)"
     }

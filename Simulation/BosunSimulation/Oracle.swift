@@ -125,7 +125,7 @@ struct Oracle {
     }
 
     /// A node's term, vote, commit and role after a batch.
-    mutating func observe(_ node: Int, raft: RaftNode, becameLeader: Bool) throws(Violation) {
+    mutating func observe(_ node: Int, raft: RaftNode, becameLeader: Bool, logs: () -> [RaftNode]) throws(Violation) {
         let id = NodeID(UInt64(node + 1))
         if raft.term < lastTerm[node] {
             throw Violation(invariant: "term monotonic", detail: "n\(node + 1) went from term \(lastTerm[node]) to \(raft.term)")
@@ -153,12 +153,19 @@ struct Oracle {
                     detail: "\(id) became leader of term \(raft.term) without committed entry \(c) (its log ends at \(raft.lastIndex))")
             }
         }
-        try extendCommitted(node, raft: raft)
+        try extendCommitted(node, raft: raft, logs: logs)
     }
 
     /// Records what a node reports committed; anything already recorded must not change.
-    mutating func extendCommitted(_ node: Int, raft: RaftNode) throws(Violation) {
+    ///
+    /// When the committed log grows to `c`, no log anywhere (`logs`, crashed nodes included) may
+    /// hold an entry at an index up to `c` that differs from the committed one and has a higher
+    /// term than the entry at `c`. Such an entry's owner could still win an election and overwrite
+    /// the committed prefix (Raft Figure 8); in correct Raft it cannot exist, because every leader
+    /// of a later term already holds the entry at `c` (leader completeness, §5.4.3).
+    mutating func extendCommitted(_ node: Int, raft: RaftNode, logs: () -> [RaftNode]) throws(Violation) {
         let c = raft.commitIndex
+        let previous = committedIndex
         while committedIndex < c {
             let next = committedIndex + 1
             guard let e = raft.entry(at: next), let value = chains[node].value(at: next) else {
@@ -172,6 +179,20 @@ struct Oracle {
             throw Violation(
                 invariant: "committed entries never change",
                 detail: "n\(node + 1) has a different committed log at \(c) than the cluster committed")
+        }
+        guard c > previous else { return }
+        let termAtCommit = committed[Int(c - 1)].term
+        for other in logs() {
+            var i = max(previous + 1, other.snapshotIndex + 1)
+            while i <= min(c, other.lastIndex) {
+                let t = other.term(at: i)!
+                if t > termAtCommit && t != committed[Int(i - 1)].term {
+                    throw Violation(
+                        invariant: "committed entries never change",
+                        detail: "entry \(c) of term \(termAtCommit) was committed while \(other.id) holds a conflicting entry \(i) of later term \(t), which could overwrite it (Figure 8)")
+                }
+                i += 1
+            }
         }
     }
 

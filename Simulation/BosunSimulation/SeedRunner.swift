@@ -16,10 +16,11 @@ public struct SimulatorCommand: Equatable, Sendable {
     public var jobs = 1
     public var searchCheck = true
     public var verbose = false
+    public var printEvents = false
 
     public static let usage = """
         usage: bosun-sim --seeds A-B [--nodes 3|5] [--bug NAME] [--jobs N] [--fault-seconds S] [--no-search]
-               bosun-sim --seed S [--nodes 3|5] [--bug NAME] [--fault-seconds S] [--verbose]
+               bosun-sim --seed S [--nodes 3|5] [--bug NAME] [--fault-seconds S] [--verbose] [--print-events]
                bosun-sim --list-bugs
         """
 
@@ -81,6 +82,8 @@ public struct SimulatorCommand: Equatable, Sendable {
                 searchCheck = false
             case "--verbose", "-v":
                 verbose = true
+            case "--print-events":
+                printEvents = true
             default:
                 throw UsageError(message: "unknown argument '\(flag)'")
             }
@@ -92,6 +95,7 @@ public struct SimulatorCommand: Equatable, Sendable {
         var o = SimulationOptions(seed: seed, nodes: nodes, bugs: bugs)
         o.faultDurationNs = faultSeconds * 1_000_000_000
         o.searchCheck = searchCheck
+        o.printEvents = printEvents
         return o
     }
 

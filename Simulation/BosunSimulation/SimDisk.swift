@@ -18,6 +18,16 @@ struct SimDisk {
         frames.append(record.framed())
     }
 
+    /// Writes what a batch asks to persist (unsynced): the snapshot first, then entries, then the
+    /// hard state. Entries go before the hard state so that a commit index never reaches the disk
+    /// ahead of the entries it covers; otherwise a torn write could leave it pointing at an older
+    /// entry at the same index (found by the simulator, seed 216).
+    mutating func write(_ rd: Ready) {
+        if let snap = rd.snapshot { saveSnapshot(snap, resetLog: true) }
+        if !rd.entries.isEmpty { append(.entries(rd.entries)) }
+        if let hs = rd.hardState { append(.hardState(hs)) }
+    }
+
     mutating func sync() {
         syncedCount = frames.count
     }

@@ -48,6 +48,7 @@ enum SimEvent {
     case partitionStart
     case partitionEnd(generation: Int)
     case crash
+    case crashNode(node: Int, incarnation: Int)
     case restart(node: Int)
     case pause
     case resume(node: Int, incarnation: Int)
@@ -72,6 +73,7 @@ enum SimEvent {
         case .resume: 14
         case .heal: 15
         case .livenessCheck: 16
+        case .crashNode: 17
         }
     }
 }

@@ -42,7 +42,11 @@ extension Simulation {
         guard !inLivenessPhase, let interval = plan.crashIntervalNs else { return }
         let candidates = nodes.indices.filter { nodes[$0].up }
         if !candidates.isEmpty {
-            crash(candidates[faultRng.index(candidates.count)])
+            var i = candidates[faultRng.index(candidates.count)]
+            if let leader = candidates.first(where: { nodes[$0].raft.role == .leader }), faultRng.chance(plan.crashLeaderRate) {
+                i = leader
+            }
+            crash(i)
         }
         schedule(after: faultRng.exponential(meanNs: interval), .crash)
     }

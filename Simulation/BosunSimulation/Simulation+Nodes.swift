@@ -14,7 +14,12 @@ extension Simulation {
                 return
             }
             let becameLeader = rd.softState?.role == .leader
-            if becameLeader { stats.elections += 1 }
+            if becameLeader {
+                stats.elections += 1
+                if !inLivenessPhase && faultRng.chance(plan.crashNewLeaderRate) {
+                    schedule(after: faultRng.uniform(0...20_000_000), .crashNode(node: i, incarnation: nodes[i].incarnation))
+                }
+            }
             if rd.softState?.role != nil && rd.softState?.role != .leader {
                 nodes[i].pendingReads = [:]
                 nodes[i].pendingWrites = [:]
@@ -27,15 +32,13 @@ extension Simulation {
                     stats.snapshotsInstalled += 1
                 }
                 try oracle.appended(i, rd.entries)
-                try oracle.observe(i, raft: nodes[i].raft, becameLeader: becameLeader)
+                try oracle.observe(i, raft: nodes[i].raft, becameLeader: becameLeader, logs: { self.nodes.map(\.raft) })
             } catch {
                 fail(error)
                 return
             }
             for m in rd.messages { send(m) }
-            if let snap = rd.snapshot { nodes[i].disk.saveSnapshot(snap, resetLog: true) }
-            if let hs = rd.hardState { nodes[i].disk.append(.hardState(hs)) }
-            if !rd.entries.isEmpty { nodes[i].disk.append(.entries(rd.entries)) }
+            nodes[i].disk.write(rd)
             nodes[i].inflight = rd
             if rd.mustSync {
                 var latency = diskRng.uniform(10_000...plan.fsyncMaxNs)

@@ -13,6 +13,8 @@ public struct SimulationOptions: Sendable {
     public var livenessBoundNs: UInt64 = 30_000_000_000
     /// Also run the search-based linearizability checker (independent of the log).
     public var searchCheck = true
+    /// Print every event as it happens (for reading a failure in full).
+    public var printEvents = false
     /// A seed that needs more events than this is stuck in a livelock.
     public var maxEvents = 1_000_000
 
@@ -152,6 +154,7 @@ public final class Simulation {
             nowNs = item.timeNs
             eventCount += 1
             remember(item.payload)
+            if options.printEvents { print("\(Simulation.formatTime(nowNs)) \(describe(item.payload))") }
             trace.mix(nowNs)
             trace.mix(item.payload.tag)
             handle(item.payload)
@@ -217,6 +220,9 @@ public final class Simulation {
             }
         case .crash:
             crashRandomNode()
+        case .crashNode(let i, let incarnation):
+            guard nodes[i].up, nodes[i].incarnation == incarnation, !inLivenessPhase else { return }
+            crash(i)
         case .restart(let i):
             guard !nodes[i].up, !inLivenessPhase || core[i] else { return }
             restart(i)
@@ -269,6 +275,7 @@ public final class Simulation {
         case .partitionStart: return "partition"
         case .partitionEnd: return "partition healed"
         case .crash: return "crash"
+        case .crashNode(let i, _): return "crash n\(i + 1)"
         case .restart(let i): return "restart n\(i + 1)"
         case .pause: return "pause"
         case .resume(let i, _): return "resume n\(i + 1)"

@@ -1,8 +1,9 @@
 /// One batch of work for the driver (etcd-io/raft's `Ready`). Handle it in this order:
 ///
 /// 1. send `messages` (they may go out while the batch is written: a leader's appends, thesis §10.2.1);
-/// 2. write `snapshot` (dropping every log entry on disk), `hardState` and `entries` (replacing any
-///    entries on disk from `entries[0].index` on); fsync when `mustSync`;
+/// 2. write `snapshot` (dropping every log entry on disk), then `entries` (replacing any entries on
+///    disk from `entries[0].index` on), then `hardState` — in that order, so a commit index never
+///    reaches the disk ahead of the entries it covers; fsync when `mustSync`;
 /// 3. only then send `messagesAfterPersist` (votes and acknowledgements, which promise durability);
 /// 4. restore `snapshot` into the state machine, apply `committedEntries`, serve `readStates` once
 ///    applied through their index;
