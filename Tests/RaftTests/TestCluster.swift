@@ -1,0 +1,149 @@
+@testable import Raft
+
+/// An in-memory cluster of Raft cores for rule and scenario tests: storage is durable the moment a
+/// batch is handed out, messages wait in a queue until delivered, links can be cut, nodes crash
+/// (keeping their storage) and restart.
+struct TestCluster {
+    var config: RaftConfig
+    var ids: [NodeID]
+    var nodes: [NodeID: RaftNode] = [:]
+    var storage: [NodeID: PersistentState] = [:]
+    var queue: [Message] = []
+    /// Directed links that drop everything.
+    var cut: Set<[NodeID]> = []
+    var applied: [NodeID: [Entry]] = [:]
+    var readStates: [NodeID: [ReadState]] = [:]
+    /// Every message delivered by the last `deliver()`, described.
+    var lastDelivered: [String] = []
+    var seed: UInt64
+
+    init(_ ids: [UInt64], config: RaftConfig = RaftConfig(), seed: UInt64 = 1) {
+        self.config = config
+        self.ids = ids.map { NodeID($0) }
+        self.seed = seed
+        for id in self.ids {
+            storage[id] = PersistentState()
+            start(id)
+        }
+    }
+
+    var configuration: Configuration { Configuration(voters: ids) }
+
+    mutating func start(_ id: NodeID) {
+        seed &+= 1
+        nodes[id] = RaftNode(id: id, configuration: configuration, config: config, restoring: storage[id]!, seed: seed)
+        applied[id] = []
+    }
+
+    subscript(_ id: UInt64) -> RaftNode { nodes[NodeID(id)]! }
+
+    /// Handles every pending batch of `id`: persist, queue messages, apply, advance.
+    mutating func process(_ id: NodeID) {
+        while var node = nodes[id], let rd = node.ready() {
+            var disk = storage[id]!
+            if let snap = rd.snapshot {
+                disk.snapshot = snap
+                disk.entries = []
+                applied[id] = []
+            }
+            if let first = rd.entries.first {
+                disk.entries.removeAll { $0.index >= first.index }
+                disk.entries += rd.entries
+            }
+            if let hs = rd.hardState { disk.hardState = hs }
+            storage[id] = disk
+            queue += rd.messages + rd.messagesAfterPersist
+            applied[id, default: []] += rd.committedEntries
+            readStates[id, default: []] += rd.readStates
+            node.advance(rd)
+            nodes[id] = node
+        }
+    }
+
+    mutating func processAll() {
+        for id in ids where nodes[id] != nil { process(id) }
+    }
+
+    mutating func with(_ id: UInt64, _ body: (inout RaftNode) -> Void) {
+        let key = NodeID(id)
+        guard var node = nodes[key] else { return }
+        body(&node)
+        nodes[key] = node
+        process(key)
+    }
+
+    mutating func tick(_ id: UInt64, times: Int = 1) {
+        for _ in 0..<times { with(id) { $0.tick() } }
+    }
+
+    /// Ticks `id` past any randomized election timeout (2 × electionTicks).
+    mutating func timeOut(_ id: UInt64) {
+        tick(id, times: 2 * config.electionTicks)
+    }
+
+    mutating func campaign(_ id: UInt64) {
+        with(id) { $0.campaign() }
+    }
+
+    mutating func propose(_ id: UInt64, _ text: String) throws(RaftNode.ProposeError) {
+        var failure: RaftNode.ProposeError?
+        with(id) { node in
+            do throws(RaftNode.ProposeError) { _ = try node.propose(Array(text.utf8)) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Delivers queued messages (and whatever they cause) until the network is quiet.
+    mutating func deliver(limit: Int = 100_000) {
+        lastDelivered = []
+        var steps = 0
+        while !queue.isEmpty && steps < limit {
+            let m = queue.removeFirst()
+            steps += 1
+            guard nodes[m.to] != nil, !cut.contains([m.from, m.to]) else { continue }
+            lastDelivered.append(m.description)
+            with(m.to.rawValue) { $0.step(m) }
+        }
+    }
+
+    /// Drops every queued message.
+    mutating func dropAll() {
+        queue = []
+    }
+
+    /// Cuts every link between the groups.
+    mutating func partition(_ groups: [[UInt64]]) {
+        heal()
+        for (a, groupA) in groups.enumerated() {
+            for (b, groupB) in groups.enumerated() where a != b {
+                for x in groupA { for y in groupB { cut.insert([NodeID(x), NodeID(y)]) } }
+            }
+        }
+    }
+
+    mutating func isolate(_ id: UInt64) {
+        partition([[id], ids.map(\.rawValue).filter { $0 != id }])
+    }
+
+    mutating func heal() {
+        cut = []
+    }
+
+    mutating func crash(_ id: UInt64) {
+        nodes[NodeID(id)] = nil
+    }
+
+    mutating func restart(_ id: UInt64) {
+        start(NodeID(id))
+        process(NodeID(id))
+    }
+
+    func leaders() -> [UInt64] {
+        ids.filter { nodes[$0]?.role == .leader }.map(\.rawValue)
+    }
+
+    /// The log of `id` as "term/index" words.
+    func logWords(_ id: UInt64) -> String {
+        self[id].entries.map { "\($0.term)/\($0.index)" }.joined(separator: " ")
+    }
+}
