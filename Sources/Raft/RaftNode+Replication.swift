@@ -179,6 +179,10 @@ extension RaftNode {
     /// `replyTerm` is the current term, except under the planted `acceptStaleAppend` bug.
     mutating func handleAppend(_ m: Message, replyTerm: Term) {
         guard case .append(let prevIndex, let prevTerm, let incoming, let commit) = m.kind else { return }
+        // A malformed append (entries not contiguous after prevIndex) is dropped, never half-applied.
+        for (k, e) in incoming.enumerated() where e.index != prevIndex + 1 + LogIndex(k) {
+            return
+        }
         if prevIndex < log.committed {
             // Everything up to our commit index already matches any leader's log (§5.4);
             // report it so the leader moves on.
