@@ -8,6 +8,11 @@ public struct KVStore: Sendable {
     public struct Item: Equatable, Sendable {
         public var value: String
         public var version: LogIndex
+
+        public init(value: String, version: LogIndex) {
+            self.value = value
+            self.version = version
+        }
     }
 
     /// The last request of one client and its result, so a retry returns it without re-applying.
