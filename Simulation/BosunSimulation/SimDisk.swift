@@ -28,6 +28,11 @@ struct SimDisk {
         if let hs = rd.hardState { append(.hardState(hs)) }
     }
 
+    /// Replaces one record's bytes, as a failing disk might (for tests of recovery).
+    mutating func replaceFrame(_ index: Int, with bytes: [UInt8]) {
+        frames[index] = bytes
+    }
+
     mutating func sync() {
         syncedCount = frames.count
     }

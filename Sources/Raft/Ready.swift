@@ -34,6 +34,9 @@ public struct Ready: Sendable {
         !entries.isEmpty || snapshot != nil || termOrVoteChanged
     }
 
+    /// An empty batch; drivers' tests build batches by hand.
+    public init() {}
+
     var termOrVoteChanged = false
     /// (term, index) of the last entry written by this batch: the completion the batch stands for.
     /// A completion whose entry has since been replaced in the log is stale and ignored.

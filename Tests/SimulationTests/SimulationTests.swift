@@ -1,0 +1,193 @@
+@testable import BosunSimulation
+import Raft
+import Store
+import Testing
+
+/// The simulator end to end: determinism, clean seeds, and the self-test that every planted bug
+/// is caught.
+struct SimulationTests {
+    /// The same seed gives the same trace, event for event.
+    @Test func sameSeedSameTraceHash() {
+        let a = Simulation(SimulationOptions(seed: 42)).run()
+        let b = Simulation(SimulationOptions(seed: 42)).run()
+        let other = Simulation(SimulationOptions(seed: 43)).run()
+        #expect(a.traceHash == b.traceHash)
+        #expect(a.events == b.events && a.simulatedNs == b.simulatedNs)
+        #expect(a.traceHash != other.traceHash)
+    }
+
+    /// A clean batch of seeds passes on 3 and 5 nodes, and exercises what it should.
+    @Test(arguments: [3, 5])
+    func cleanSeedsPass(nodes: Int) {
+        var elections = 0
+        var operations = 0
+        for seed in 1...12 as ClosedRange<UInt64> {
+            let report = Simulation(SimulationOptions(seed: seed, nodes: nodes)).run()
+            #expect(report.passed, "seed \(seed): \(report.violation.map { "\($0)" } ?? "")")
+            elections += report.stats.elections
+            operations += report.stats.clientOperations
+        }
+        #expect(elections >= 12 && operations > 1000)
+    }
+
+    /// Seed 216 found that writing the hard state before the entries lets a torn write leave a
+    /// commit index pointing at an older entry.
+    @Test func seed216CommitNeverAheadOfEntries() {
+        let report = Simulation(SimulationOptions(seed: 216)).run()
+        #expect(report.passed, "\(report.violation.map { "\($0)" } ?? "")")
+    }
+
+    /// Each planted bug is caught within 300 seeds (3 nodes).
+    @Test(arguments: PlantedBugs.named.map(\.name))
+    func plantedBugIsCaught(name: String) {
+        let bug = PlantedBugs.named.first { $0.name == name }!.bug
+        for seed in 1...300 as ClosedRange<UInt64> {
+            if !Simulation(SimulationOptions(seed: seed, bugs: bug)).run().passed { return }
+        }
+        Issue.record("\(name) survived 300 seeds")
+    }
+}
+
+/// The simulated disk: torn tails, corruption, write order.
+struct SimDiskTests {
+    static func entries(_ range: ClosedRange<LogIndex>, term: Term) -> [Entry] {
+        range.map { Entry(term: term, index: $0, data: Array("e\($0)".utf8)) }
+    }
+
+    /// A torn last record is cut off at every possible tear point; what was synced survives.
+    @Test func tornTailIsTruncated() throws {
+        for seed in 0..<200 as Range<UInt64> {
+            var disk = SimDisk()
+            disk.append(.entries(Self.entries(1...3, term: 1)))
+            disk.append(.hardState(HardState(term: 1, vote: NodeID(1), commit: 3)))
+            disk.sync()
+            disk.append(.entries(Self.entries(4...6, term: 1)))
+            var rng = SplitMix64(seed: seed)
+            disk.crash(using: &rng, tearProbability: 1)
+            let state = try disk.recover(acceptTorn: false)
+            #expect(state.entries.map(\.index) == [1, 2, 3])
+            #expect(state.hardState.commit == 3)
+            disk.append(.entries(Self.entries(4...4, term: 2)))
+            disk.sync()
+            #expect(try disk.recover(acceptTorn: false).entries.last == Self.entries(4...4, term: 2)[0])
+        }
+    }
+
+    /// A bad record followed by good ones is corruption, not a torn tail: recovery refuses.
+    @Test func corruptionInTheMiddleIsRefused() {
+        var disk = SimDisk()
+        disk.append(.entries(Self.entries(1...3, term: 1)))
+        disk.append(.hardState(HardState(term: 1, vote: nil, commit: 1)))
+        disk.sync()
+        var bytes = disk.frames[0]
+        bytes[12] ^= 0x40
+        disk.replaceFrame(0, with: bytes)
+        #expect(throws: SimDisk.CorruptionError.self) { try disk.recover(acceptTorn: false) }
+    }
+
+    /// Entries are written before the hard state, so a commit index never survives without them.
+    @Test func commitNeverSurvivesWithoutItsEntries() throws {
+        for seed in 0..<200 as Range<UInt64> {
+            var disk = SimDisk()
+            disk.append(.entries([Entry(term: 1, index: 1), Entry(term: 1, index: 2)]))
+            disk.sync()
+            var rd = Ready()
+            rd.entries = [Entry(term: 2, index: 2)]
+            rd.hardState = HardState(term: 2, vote: nil, commit: 2)
+            disk.write(rd)
+            var rng = SplitMix64(seed: seed)
+            disk.crash(using: &rng, tearProbability: 1)
+            let state = try disk.recover(acceptTorn: false)
+            if state.hardState.commit == 2 {
+                #expect(state.entries.last?.term == 2)
+            }
+        }
+    }
+
+    /// The planted bug: recovery uses a torn record that still decodes.
+    @Test func plantedBugAcceptsTornRecord() throws {
+        var accepted = false
+        for seed in 0..<200 as Range<UInt64> where !accepted {
+            var disk = SimDisk()
+            disk.append(.entries(Self.entries(1...1, term: 1)))
+            disk.sync()
+            disk.append(.entries([Entry(term: 1, index: 2, data: Array(repeating: 65, count: 64))]))
+            var rng = SplitMix64(seed: seed)
+            disk.crash(using: &rng, tearProbability: 1)
+            var copy = disk
+            let honest = try disk.recover(acceptTorn: false)
+            let buggy = try copy.recover(acceptTorn: true)
+            #expect(honest.entries.count == 1)
+            accepted = buggy.entries.count == 2
+        }
+        #expect(accepted)
+    }
+}
+
+/// The history checkers on hand-made histories.
+struct LinearizabilityTests {
+    static func op(_ client: Int, _ seq: UInt64, _ operation: ClientOperation, _ start: UInt64, _ end: UInt64, _ reply: ClientReply) -> CompletedOperation {
+        CompletedOperation(client: client, sequence: seq, operation: operation, invokeNs: start, completeNs: end, reply: reply)
+    }
+
+    static let create = KVRequest.Operation.create(key: "k", value: "v1")
+    static let update = KVRequest.Operation.update(key: "k", value: "v2", expectedVersion: 1)
+    static var log: [Entry] {
+        [
+            Entry(term: 1, index: 1, data: KVRequest(client: 1, sequence: 1, operation: create).encoded()),
+            Entry(term: 1, index: 2, data: KVRequest(client: 1, sequence: 2, operation: update).encoded()),
+        ]
+    }
+
+    @Test func validHistoryPassesBothCheckers() {
+        let history = [
+            Self.op(1, 1, .write(Self.create), 0, 10, .written(.ok(version: 1), position: 1)),
+            Self.op(2, 1, .read(key: "k"), 5, 15, .read(.init(value: "v1", version: 1), position: 1)),
+            Self.op(1, 2, .write(Self.update), 20, 30, .written(.ok(version: 2), position: 2)),
+            Self.op(2, 2, .read(key: "k"), 31, 40, .read(.init(value: "v2", version: 2), position: 2)),
+        ]
+        #expect(VersionOrderChecker.check(history, committed: Self.log) == nil)
+        #expect(SearchChecker.check(history) == .linearizable)
+    }
+
+    /// A read that starts after a write finished but returns the older value.
+    @Test func staleReadIsCaughtByBothCheckers() {
+        let history = [
+            Self.op(1, 1, .write(Self.create), 0, 10, .written(.ok(version: 1), position: 1)),
+            Self.op(1, 2, .write(Self.update), 20, 30, .written(.ok(version: 2), position: 2)),
+            Self.op(2, 1, .read(key: "k"), 35, 40, .read(.init(value: "v1", version: 1), position: 1)),
+        ]
+        #expect(VersionOrderChecker.check(history, committed: Self.log)?.invariant == "linearizability")
+        #expect(SearchChecker.check(history) == .violation(key: "k"))
+    }
+
+    /// An acknowledged write missing from the committed log.
+    @Test func lostWriteIsCaught() {
+        let history = [Self.op(1, 1, .write(Self.create), 0, 10, .written(.ok(version: 1), position: 1))]
+        #expect(VersionOrderChecker.check(history, committed: [])?.invariant == "acknowledged write durable")
+    }
+}
+
+/// The command line other tools depend on.
+struct SimulatorCommandTests {
+    @Test func parsesTheDocumentedForms() throws {
+        #expect(try SimulatorCommand(arguments: ["--seeds", "1-200"]).mode == .seeds(1...200))
+        let one = try SimulatorCommand(arguments: ["--seed", "7", "--nodes", "5", "--bug", "vote-before-persist"])
+        #expect(one.mode == .single(7) && one.nodes == 5 && one.bugs == .voteBeforePersist)
+        #expect(one.replayCommand(seed: 7) == "swift run -c release bosun-sim --seed 7 --nodes 5 --bug vote-before-persist")
+        #expect(try SimulatorCommand(arguments: ["--list-bugs"]).mode == .listBugs)
+    }
+
+    @Test(arguments: [
+        (["--seeds", "5-1"], "--seeds: '5-1' is not a range A-B with A <= B"),
+        (["--seeds"], "--seeds needs a value"),
+        (["--seed", "x"], "--seed: 'x' is not a non-negative integer"),
+        (["--seed", "1", "--nodes", "4"], "--nodes: must be 3 or 5, not 4"),
+        (["--seed", "1", "--bug", "nope"], "--bug: unknown bug 'nope' (see --list-bugs)"),
+        (["--frobnicate"], "unknown argument '--frobnicate'"),
+        ([], "say --seeds A-B, --seed S or --list-bugs"),
+    ])
+    func rejectsBadArguments(arguments: [String], message: String) {
+        #expect(throws: SimulatorCommand.UsageError(message: message)) { try SimulatorCommand(arguments: arguments) }
+    }
+}
