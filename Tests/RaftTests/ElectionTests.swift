@@ -31,10 +31,7 @@ struct ElectionTests {
 
     /// §5.4.1: a voter refuses a candidate whose log is less up-to-date than its own.
     @Test func voteRefusedToCandidateWithStaleLog() throws {
-        var config = RaftConfig()
-        config.preVote = false
-        config.checkQuorum = false
-        var c = TestCluster([1, 2, 3], config: config)
+        var c = TestCluster([1, 2, 3], config: TestCluster.paperConfig)
         c.campaign(1)
         c.deliver()
         c.isolate(3)

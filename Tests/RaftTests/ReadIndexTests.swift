@@ -109,6 +109,36 @@ struct SnapshotTests {
         #expect(conflicting.lastIndex == 3 && conflicting.lastTerm == 2)
     }
 
+    /// A duplicated first chunk does not reset a transfer in progress (seed 2470, 5 nodes).
+    @Test func duplicateFirstChunkKeepsTheTransfer() {
+        var node = RaftNode(id: NodeID(2), configuration: Configuration(voters: [NodeID(1), NodeID(2)]), seed: 1)
+        let meta = SnapshotMetadata(index: 5, term: 1, configuration: Configuration(voters: [NodeID(1), NodeID(2)]))
+        func chunk(_ offset: Int) -> Message {
+            Message(from: NodeID(1), to: NodeID(2), term: 1,
+                kind: .snapshotChunk(.init(metadata: meta, totalBytes: 30, offset: offset, data: Array(repeating: 7, count: 10))))
+        }
+        node.step(chunk(0))
+        node.step(chunk(10))
+        node.step(chunk(0))
+        #expect(node.messagesAfterPersist.last?.kind == .snapshotAck(index: 5, receivedBytes: 20))
+        node.step(chunk(20))
+        #expect(node.snapshotIndex == 5)
+    }
+
+    /// A snapshot installed over a log whose suffix was not yet handed out still writes that
+    /// suffix (seed 2317, 5 nodes): the next batch carries the snapshot and every kept entry.
+    @Test func installWritesTheKeptSuffix() {
+        var node = RaftNode(id: NodeID(2), configuration: Configuration(voters: [NodeID(1), NodeID(2)]), seed: 1)
+        node.step(Message(from: NodeID(1), to: NodeID(2), term: 1,
+            kind: .append(prevIndex: 0, prevTerm: 0, entries: (1...10).map { Entry(term: 1, index: $0) }, commit: 0)))
+        let meta = SnapshotMetadata(index: 7, term: 1, configuration: Configuration(voters: [NodeID(1), NodeID(2)]))
+        node.step(Message(from: NodeID(1), to: NodeID(2), term: 1,
+            kind: .snapshotChunk(.init(metadata: meta, totalBytes: 1, offset: 0, data: [1]))))
+        let rd = node.ready()!
+        #expect(rd.snapshot?.metadata == meta)
+        #expect(rd.entries.map(\.index) == [8, 9, 10])
+    }
+
     /// A node restarts from its snapshot plus the log after it.
     @Test func restartFromSnapshotPlusLog() {
         let snap = Snapshot(metadata: SnapshotMetadata(index: 10, term: 2, configuration: Configuration(voters: [NodeID(1)])), data: [9])

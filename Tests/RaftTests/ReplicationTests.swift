@@ -64,10 +64,7 @@ struct ReplicationTests {
     /// §5.3 (end): a rejection carries the follower's last index whose term could agree, so the
     /// leader skips a whole conflicting term in one round trip instead of one entry per round.
     @Test func fastBacktrackingSkipsAConflictingTerm() throws {
-        var config = RaftConfig()
-        config.preVote = false
-        config.checkQuorum = false
-        var c = TestCluster([1, 2, 3], config: config)
+        var c = TestCluster([1, 2, 3], config: TestCluster.paperConfig)
         c.campaign(1)
         c.deliver()
         // Node 3 leads term 2 alone and writes 30 entries nobody else gets.

@@ -29,6 +29,14 @@ struct TestCluster {
 
     var configuration: Configuration { Configuration(voters: ids) }
 
+    /// Raft as in the paper: without PreVote and CheckQuorum.
+    static var paperConfig: RaftConfig {
+        var config = RaftConfig()
+        config.preVote = false
+        config.checkQuorum = false
+        return config
+    }
+
     mutating func start(_ id: NodeID) {
         seed &+= 1
         nodes[id] = RaftNode(id: id, configuration: configuration, config: config, restoring: storage[id]!, seed: seed)
