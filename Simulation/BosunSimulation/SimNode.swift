@@ -19,8 +19,8 @@ struct SimNode {
     var inbox: [SimEvent] = []
     /// The batch being made durable.
     var inflight: Ready?
-    /// Clients waiting for the entry that carries their request: (client, sequence) → client.
-    var pendingWrites: [WriteKey: Int] = [:]
+    /// Client requests this leader proposed, awaiting the entry that carries them.
+    var pendingWrites: Set<WriteKey> = []
     /// Reads waiting for their ReadIndex, by context.
     var pendingReads: [UInt64: (client: Int, sequence: UInt64, key: String)] = [:]
     /// Reads whose index is known, waiting for the state machine to reach it.

@@ -23,12 +23,10 @@ extension Simulation {
                 blocked[leader][b] = true
                 blocked[b][leader] = true
             }
-        default:  // Bridge: one node reaches both halves, which cannot reach each other.
-            let bridge = order[0]
+        default:  // Bridge: order[0] reaches both halves of the rest, which cannot reach each other.
             let rest = order.dropFirst()
             let half = Set(rest.prefix(max(1, rest.count / 2)))
             for a in rest { for b in rest where half.contains(a) != half.contains(b) { blocked[a][b] = true } }
-            _ = bridge
         }
         partitionGeneration += 1
         schedule(after: faultRng.exponential(meanNs: plan.partitionDurationNs), .partitionEnd(generation: partitionGeneration))

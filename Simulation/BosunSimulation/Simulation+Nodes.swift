@@ -22,7 +22,7 @@ extension Simulation {
             }
             if rd.softState?.role != nil && rd.softState?.role != .leader {
                 nodes[i].pendingReads = [:]
-                nodes[i].pendingWrites = [:]
+                nodes[i].pendingWrites = []
             }
             if let ss = rd.softState { trace.mix(UInt64(i) << 32 | UInt64(ss.role.hashCode) << 16 | (ss.leader?.rawValue ?? 0)) }
             if let hs = rd.hardState { trace.mix(hs.term); trace.mix(hs.commit) }
@@ -84,8 +84,9 @@ extension Simulation {
                 return
             }
             let applied = nodes[i].store.apply(e)
-            if let request = applied.request, nodes[i].pendingWrites[SimNode.WriteKey(client: request.client, sequence: request.sequence)] != nil {
-                nodes[i].pendingWrites[SimNode.WriteKey(client: request.client, sequence: request.sequence)] = nil
+            if let request = applied.request,
+                nodes[i].pendingWrites.remove(SimNode.WriteKey(client: request.client, sequence: request.sequence)) != nil
+            {
                 reply(to: Int(request.client), sequence: request.sequence, .written(applied.result, position: applied.position))
             }
         }
@@ -134,7 +135,7 @@ extension Simulation {
             let request = KVRequest(client: UInt64(client), sequence: sequence, operation: op)
             do throws(RaftNode.ProposeError) {
                 _ = try nodes[i].raft.propose(request.encoded())
-                nodes[i].pendingWrites[SimNode.WriteKey(client: UInt64(client), sequence: sequence)] = client
+                nodes[i].pendingWrites.insert(SimNode.WriteKey(client: UInt64(client), sequence: sequence))
             } catch {
                 switch error {
                 case .notLeader(let leader):
@@ -201,7 +202,7 @@ extension Simulation {
         nodes[i].tickEpoch += 1
         nodes[i].inbox = []
         nodes[i].inflight = nil
-        nodes[i].pendingWrites = [:]
+        nodes[i].pendingWrites = []
         nodes[i].pendingReads = [:]
         nodes[i].readyReads = []
         nodes[i].disk.crash(using: &diskRng, tearProbability: plan.tearProbability)
