@@ -6,7 +6,7 @@ import Store
 extension Simulation {
     /// Hands out batches until the node must wait for its disk.
     func drive(_ i: Int) {
-        while violation == nil, nodes[i].up, !nodes[i].paused, nodes[i].inflight == nil,
+        while !failed, nodes[i].up, !nodes[i].paused, nodes[i].inflight == nil,
             let rd = nodes[i].raft.ready()
         {
             if let corruption = nodes[i].raft.corruption {
@@ -251,7 +251,7 @@ extension Simulation {
         nodes[i].paused = false
         let inbox = nodes[i].inbox
         nodes[i].inbox = []
-        for event in inbox where violation == nil {
+        for event in inbox where !failed {
             handle(event)
         }
         schedule(after: tickNs, .tick(node: i, epoch: nodes[i].tickEpoch))

@@ -86,6 +86,8 @@ public final class Simulation {
     var livenessDeadlineNs: UInt64 = 0
     var finished = false
     var violation: Violation?
+    /// Set with `violation`; cheap to test on every event.
+    var failed = false
     var trace = TraceHash()
     var recent: [(timeNs: UInt64, event: SimEvent)] = []
     var recentNext = 0
@@ -146,7 +148,7 @@ public final class Simulation {
         if let interval = plan.pauseIntervalNs { schedule(after: faultRng.exponential(meanNs: interval), .pause) }
         schedule(after: options.faultDurationNs, .heal)
 
-        while violation == nil && !finished, let item = queue.popFirst() {
+        while !failed && !finished, let item = queue.popFirst() {
             if eventCount >= options.maxEvents {
                 fail(Violation(invariant: "liveness", detail: "no end after \(eventCount) events (livelock)"))
                 break
@@ -172,7 +174,10 @@ public final class Simulation {
     }
 
     func fail(_ v: Violation) {
-        if violation == nil { violation = v }
+        if !failed {
+            violation = v
+            failed = true
+        }
     }
 
     func handle(_ event: SimEvent) {

@@ -9,13 +9,20 @@ public enum CRC32C {
     }
 
     /// The checksum of `bytes`, continuing from `seed` (the checksum of what came before).
-    public static func checksum<C: Collection>(_ bytes: C, seed: UInt32 = 0) -> UInt32 where C.Element == UInt8 {
-        var crc = ~seed
+    public static func checksum<C: Collection<UInt8>>(_ bytes: C, seed: UInt32 = 0) -> UInt32 {
+        if let crc = bytes.withContiguousStorageIfAvailable({ update(~seed, $0) }) {
+            return ~crc
+        }
+        return ~Array(bytes).withUnsafeBufferPointer { update(~seed, $0) }
+    }
+
+    static func update(_ start: UInt32, _ buffer: UnsafeBufferPointer<UInt8>) -> UInt32 {
+        var crc = start
         table.withUnsafeBufferPointer { t in
-            for byte in bytes {
+            for byte in buffer {
                 crc = t[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8)
             }
         }
-        return ~crc
+        return crc
     }
 }
