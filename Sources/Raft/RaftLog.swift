@@ -31,7 +31,6 @@ struct RaftLog: Sendable {
         applied = snapshotIndex
     }
 
-    var firstIndex: LogIndex { snapshotIndex + 1 }
     var lastIndex: LogIndex { snapshotIndex + LogIndex(entries.count) }
     var lastTerm: Term { entries.last?.term ?? snapshotTerm }
 
@@ -112,11 +111,13 @@ struct RaftLog: Sendable {
         }
     }
 
-    /// Entries ready for the state machine: committed, durable here, not yet handed out.
+    /// Whether entries are committed, durable here and not yet handed to the state machine.
+    var hasApplicable: Bool { min(committed, persisted) > applied }
+
+    /// Those entries, at most `maxBytes` of them (at least one).
     func applicable(maxBytes: Int) -> [Entry] {
-        let hi = min(committed, persisted)
-        guard hi > applied else { return [] }
-        return entries(from: applied + 1, through: hi, maxBytes: maxBytes) ?? []
+        guard hasApplicable else { return [] }
+        return entries(from: applied + 1, through: min(committed, persisted), maxBytes: maxBytes) ?? []
     }
 
     /// Drops entries up to `index`, which the state machine has captured in a snapshot.

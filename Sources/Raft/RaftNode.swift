@@ -196,7 +196,7 @@ public struct RaftNode: Sendable {
     public var hasReady: Bool {
         guard !readyOutstanding else { return false }
         return softState != lastSoftState || hardState != lastHardState || log.lastIndex > log.emitted
-            || snapshotToInstall != nil || !log.applicable(maxBytes: 1).isEmpty || !readStates.isEmpty
+            || snapshotToInstall != nil || log.hasApplicable || !readStates.isEmpty
             || !messages.isEmpty || !messagesAfterPersist.isEmpty
     }
 

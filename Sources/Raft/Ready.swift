@@ -41,9 +41,4 @@ public struct Ready: Sendable {
     /// (term, index) of the last entry written by this batch: the completion the batch stands for.
     /// A completion whose entry has since been replaced in the log is stale and ignored.
     var persistMark: (term: Term, index: LogIndex)?
-
-    /// Whether there is anything to persist at all.
-    public var hasPersistentWork: Bool {
-        hardState != nil || !entries.isEmpty || snapshot != nil
-    }
 }
