@@ -42,18 +42,18 @@ struct SimDisk {
     /// the leader) every entry goes: the log the snapshot replaced may conflict with it.
     mutating func saveSnapshot(_ snap: Snapshot, resetLog: Bool) {
         snapshot = snap
-        var hardState: HardState?
-        var kept: [Entry] = []
+        var kept = PersistentState()
+        var sawHardState = false
         for frame in frames[0..<syncedCount] {
-            switch try? WALRecord(payload: Array(frame.dropFirst(8))) {
-            case .hardState(let hs): hardState = hs
-            case .entries(let batch): if !resetLog { WALReplay.splice(batch, into: &kept) }
-            case nil: preconditionFailure("synced record unreadable")
+            guard let record = try? WALRecord(payload: Array(frame.dropFirst(WALRecord.headerBytes))) else {
+                preconditionFailure("synced record unreadable")
             }
+            if case .hardState = record { sawHardState = true }
+            WALRecord.replay(record, into: &kept)
         }
         var rewritten: [[UInt8]] = []
-        if let hardState { rewritten.append(WALRecord.hardState(hardState).framed()) }
-        let after = kept.filter { $0.index > snap.metadata.index }
+        if sawHardState { rewritten.append(WALRecord.hardState(kept.hardState).framed()) }
+        let after = resetLog ? [] : kept.entries.filter { $0.index > snap.metadata.index }
         if !after.isEmpty { rewritten.append(WALRecord.entries(after).framed()) }
         let unsynced = frames[syncedCount...]
         frames = rewritten + (resetLog ? [] : Array(unsynced))
@@ -93,11 +93,10 @@ struct SimDisk {
     /// `acceptTorn` is the planted bug: a record that fails its checksum is used if it decodes.
     mutating func recover(acceptTorn: Bool) throws(CorruptionError) -> PersistentState {
         var state = PersistentState(snapshot: snapshot)
-        var entries: [Entry] = []
         for (number, frame) in frames.enumerated() {
             let isLast = number == frames.count - 1
-            let payload = Array(frame.dropFirst(8))
-            var header = BinaryReader(Array(frame.prefix(8)))
+            let payload = Array(frame.dropFirst(WALRecord.headerBytes))
+            var header = BinaryReader(Array(frame.prefix(WALRecord.headerBytes)))
             let length = try? header.readUInt32()
             let stored = try? header.readUInt32()
             let intact = length.map { Int($0) == payload.count } == true && stored == WALRecord.checksum(payload)
@@ -118,26 +117,10 @@ struct SimDisk {
                 syncedCount = frames.count
                 break
             }
-            switch record {
-            case .hardState(let hs): state.hardState = hs
-            case .entries(let batch): WALReplay.splice(batch, into: &entries)
-            }
+            WALRecord.replay(record, into: &state)
         }
         let snapshotIndex = snapshot?.metadata.index ?? 0
-        state.entries = entries.filter { $0.index > snapshotIndex }
+        state.entries.removeAll { $0.index <= snapshotIndex }
         return state
-    }
-}
-
-/// How entry records combine on replay: each batch replaces the entries from its first index on.
-enum WALReplay {
-    static func splice(_ batch: [Entry], into entries: inout [Entry]) {
-        guard let first = batch.first else { return }
-        if let start = entries.first?.index, first.index >= start {
-            entries.removeLast(max(0, entries.count - Int(first.index - start)))
-        } else {
-            entries.removeAll()
-        }
-        entries.append(contentsOf: batch)
     }
 }

@@ -57,6 +57,8 @@ public struct BinaryReader: Sendable {
     }
 
     public var isAtEnd: Bool { offset == bytes.count }
+    /// Bytes not yet read.
+    public var remaining: Int { bytes.count - offset }
 
     mutating func take(_ count: Int, _ what: String) throws(DecodeError) -> ArraySlice<UInt8> {
         guard count >= 0, bytes.count - offset >= count else {
@@ -80,6 +82,14 @@ public struct BinaryReader: Sendable {
         var value: UInt64 = 0
         for (shift, byte) in try take(8, what).enumerated() { value |= UInt64(byte) << (8 * shift) }
         return value
+    }
+
+    /// A 64-bit count or offset that must fit in an `Int`.
+    public mutating func readCount(_ what: String = "count") throws(DecodeError) -> Int {
+        let at = offset
+        let value = try readUInt64(what)
+        guard value <= UInt64(Int32.max) else { throw DecodeError(offset: at, reason: "\(what) \(value) is too large") }
+        return Int(value)
     }
 
     public mutating func readBool(_ what: String = "bool") throws(DecodeError) -> Bool {

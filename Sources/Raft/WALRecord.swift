@@ -1,0 +1,72 @@
+/// A record of the write-ahead log, shared by the real log files and the simulator's disk.
+/// Framed as `length u32 · masked CRC-32C u32 · payload`. The mask (as in LevelDB) keeps an
+/// all-zero header, which a torn append can leave behind, from passing as a valid empty record.
+public enum WALRecord: Equatable, Sendable {
+    case hardState(HardState)
+    /// Entries replacing anything on disk from the first one's index on.
+    case entries([Entry])
+
+    /// Bytes of the frame header.
+    public static let headerBytes = 8
+    /// Largest payload a frame may claim; a bigger length is corruption, never an allocation.
+    public static let maxPayloadBytes = 64 << 20
+
+    public static func checksum(_ payload: some Collection<UInt8>) -> UInt32 {
+        let crc = CRC32C.checksum(payload)
+        return ((crc >> 15) | (crc << 17)) &+ 0xA282_EAD8
+    }
+
+    /// The record as a complete frame.
+    public func framed() -> [UInt8] {
+        var payload = BinaryWriter()
+        switch self {
+        case .hardState(let hs):
+            payload.write(UInt8(1))
+            payload.write(hs.term)
+            payload.write(hs.vote?.rawValue ?? 0)
+            payload.write(hs.commit)
+        case .entries(let entries):
+            payload.write(UInt8(2))
+            Entry.encode(entries, into: &payload)
+        }
+        var frame = BinaryWriter(capacity: payload.bytes.count + WALRecord.headerBytes)
+        frame.write(UInt32(payload.bytes.count))
+        frame.write(WALRecord.checksum(payload.bytes))
+        return frame.bytes + payload.bytes
+    }
+
+    /// Decodes a payload whose checksum has been verified.
+    public init(payload: [UInt8]) throws(DecodeError) {
+        var r = BinaryReader(payload)
+        let typeOffset = r.offset
+        switch try r.readUInt8("record type") {
+        case 1:
+            let term = try r.readUInt64("term")
+            let vote = try r.readUInt64("vote")
+            let commit = try r.readUInt64("commit")
+            self = .hardState(HardState(term: term, vote: vote == 0 ? nil : NodeID(vote), commit: commit))
+        case 2:
+            self = .entries(try Entry.decodeList(from: &r))
+        case let type:
+            throw DecodeError(offset: typeOffset, reason: "unknown record type \(type)")
+        }
+        try r.expectEnd()
+    }
+
+    /// How records combine on replay: each entry batch replaces the entries from its first index
+    /// on; the last hard state wins.
+    public static func replay(_ record: WALRecord, into state: inout PersistentState) {
+        switch record {
+        case .hardState(let hs):
+            state.hardState = hs
+        case .entries(let batch):
+            guard let first = batch.first else { return }
+            if let start = state.entries.first?.index, first.index >= start {
+                state.entries.removeLast(max(0, state.entries.count - Int(first.index - start)))
+            } else {
+                state.entries.removeAll()
+            }
+            state.entries.append(contentsOf: batch)
+        }
+    }
+}
