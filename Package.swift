@@ -13,6 +13,7 @@ let package = Package(
     targets: [
         .target(name: "Raft", path: "Sources/Raft"),
         .target(name: "Store", dependencies: ["Raft"], path: "Sources/Store"),
+        .target(name: "Runtime", dependencies: ["Raft", "Store"], path: "Sources/Runtime"),
         .target(
             name: "BosunSimulation",
             dependencies: ["Raft", "Store"],
@@ -25,6 +26,7 @@ let package = Package(
         ),
         .testTarget(name: "RaftTests", dependencies: ["Raft"], path: "Tests/RaftTests"),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Raft"], path: "Tests/StoreTests"),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Raft"], path: "Tests/RuntimeTests"),
         .testTarget(
             name: "SimulationTests",
             dependencies: ["BosunSimulation", "Raft", "Store"],

@@ -132,4 +132,16 @@ public struct PersistentState: Sendable {
         self.snapshot = snapshot
         self.entries = entries
     }
+
+    /// Keeps only the entries that continue the snapshot: those after it, and only if the log
+    /// either holds the snapshot's last entry with the same term or starts right after it. A log
+    /// left over from before a snapshot installed from the leader (a crash between writing the
+    /// snapshot and deleting the old log) may conflict with it and goes entirely (Raft §7).
+    public mutating func dropEntriesNotContinuingSnapshot() {
+        guard let meta = snapshot?.metadata else { return }
+        let continues =
+            entries.contains { $0.index == meta.index && $0.term == meta.term }
+            || entries.first?.index == meta.index + 1
+        entries = continues ? entries.filter { $0.index > meta.index } : []
+    }
 }

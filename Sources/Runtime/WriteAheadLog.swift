@@ -1,0 +1,252 @@
+import Glibc
+import Raft
+
+/// The durable log of one master, in a directory of its own:
+///
+/// - segment files `wal-<16 hex digits>.log`, each a sequence of framed `WALRecord`s and each
+///   starting with the hard state current when it was opened, so deleting older segments never
+///   loses the hard state;
+/// - `snapshot.bin`, one frame holding the snapshot metadata and data, replaced atomically
+///   (write `snapshot.tmp`, fdatasync, rename, fsync the directory).
+///
+/// `append` writes a batch's entries and then its hard state (so a commit index never reaches the
+/// disk ahead of its entries); `sync` makes everything appended durable. On open, a torn record at
+/// the end of the last segment is cut off; a bad record anywhere else stops recovery with an error
+/// naming the file and the offset.
+public final class WriteAheadLog {
+    /// Tunables.
+    public struct Options: Sendable {
+        /// A segment is closed and a new one started once it grows past this size.
+        public var segmentBytes = 64 << 20
+
+        public init() {}
+    }
+
+    /// Why the log could not be opened or written.
+    public enum Failure: Error, CustomStringConvertible {
+        case io(IOFailure)
+        /// A record that is not a torn tail failed its checksum or could not be decoded.
+        case corrupt(file: String, offset: Int, reason: String)
+
+        public var description: String {
+            switch self {
+            case .io(let failure): return "\(failure)"
+            case .corrupt(let file, let offset, let reason): return "corrupt write-ahead log \(file) at byte \(offset): \(reason)"
+            }
+        }
+    }
+
+    public let directory: String
+    let options: Options
+    private var fd: Int32 = -1
+    private var segmentPath = ""
+    private var segmentNumber: UInt64 = 0
+    private var segmentSize = 0
+    /// Closed segments, oldest first, with the highest entry index each holds (0: none).
+    private var closedSegments: [(path: String, lastIndex: LogIndex)] = []
+    private var currentLastIndex: LogIndex = 0
+    private var hardState = HardState()
+
+    var snapshotPath: String { directory + "/snapshot.bin" }
+
+    private init(directory: String, options: Options) {
+        self.directory = directory
+        self.options = options
+    }
+
+    deinit {
+        if fd >= 0 { Glibc.close(fd) }
+    }
+
+    /// Opens (creating if needed) the log in `directory` and returns what it holds.
+    public static func open(directory: String, options: Options = Options()) throws(Failure) -> (WriteAheadLog, PersistentState) {
+        let wal = WriteAheadLog(directory: directory, options: options)
+        let state = try wal.recover()
+        return (wal, state)
+    }
+
+    private func io<T>(_ body: () throws(IOFailure) -> T) throws(Failure) -> T {
+        do { return try body() } catch { throw .io(error) }
+    }
+
+    // MARK: Writing
+
+    /// Writes a batch's entries, then its hard state. Not durable until `sync()`.
+    public func append(_ rd: Ready) throws(Failure) {
+        var bytes: [UInt8] = []
+        if !rd.entries.isEmpty {
+            bytes += WALRecord.entries(rd.entries).framed()
+            currentLastIndex = max(currentLastIndex, rd.entries.last!.index)
+        }
+        if let hs = rd.hardState {
+            bytes += WALRecord.hardState(hs).framed()
+            hardState = hs
+        }
+        guard !bytes.isEmpty else { return }
+        if segmentSize >= options.segmentBytes { try startSegment() }
+        try io { () throws(IOFailure) in try FileIO.writeAll(fd, bytes, path: segmentPath) }
+        segmentSize += bytes.count
+    }
+
+    /// Makes everything appended durable (fdatasync). A failure here means nothing since the last
+    /// successful sync may be acknowledged.
+    public func sync() throws(Failure) {
+        try io { () throws(IOFailure) in try FileIO.dataSync(fd, path: segmentPath) }
+    }
+
+    /// Durably replaces the snapshot, then drops segments it makes redundant. With `resetLog` (a
+    /// snapshot installed from the leader) every older segment goes: its entries may conflict.
+    public func saveSnapshot(_ snapshot: Snapshot, resetLog: Bool) throws(Failure) {
+        var payload = BinaryWriter(capacity: snapshot.data.count + 64)
+        snapshot.metadata.encode(into: &payload)
+        payload.writeBytes(snapshot.data)
+        var frame = BinaryWriter(capacity: payload.bytes.count + 8)
+        frame.write(UInt32(payload.bytes.count))
+        frame.write(WALRecord.checksum(payload.bytes))
+        let temporary = directory + "/snapshot.tmp"
+        try io { () throws(IOFailure) in
+            let tmp = try FileIO.open(temporary, O_WRONLY | O_CREAT | O_TRUNC)
+            defer { Glibc.close(tmp) }
+            try FileIO.writeAll(tmp, frame.bytes + payload.bytes, path: temporary)
+            try FileIO.dataSync(tmp, path: temporary)
+        }
+        try io { () throws(IOFailure) in
+            try FileIO.rename(temporary, snapshotPath)
+            try FileIO.syncDirectory(directory)
+        }
+        // A fresh segment that starts with the current hard state, durable before anything older goes.
+        if resetLog { currentLastIndex = 0 }
+        try startSegment()
+        try sync()
+        let index = snapshot.metadata.index
+        var keep: [(path: String, lastIndex: LogIndex)] = []
+        var dropping = true
+        for segment in closedSegments {
+            if dropping && (resetLog || segment.lastIndex <= index) {
+                try io { () throws(IOFailure) in try FileIO.remove(segment.path) }
+            } else {
+                dropping = false
+                keep.append(segment)
+            }
+        }
+        closedSegments = keep
+        try io { () throws(IOFailure) in try FileIO.syncDirectory(directory) }
+    }
+
+    private func startSegment() throws(Failure) {
+        if fd >= 0 {
+            try sync()
+            Glibc.close(fd)
+            closedSegments.append((segmentPath, currentLastIndex))
+            fd = -1
+        }
+        segmentNumber += 1
+        segmentPath = directory + "/" + WriteAheadLog.segmentName(segmentNumber)
+        fd = try io { () throws(IOFailure) in try FileIO.open(segmentPath, O_WRONLY | O_CREAT | O_APPEND) }
+        try io { () throws(IOFailure) in try FileIO.syncDirectory(directory) }
+        let header = WALRecord.hardState(hardState).framed()
+        try io { () throws(IOFailure) in try FileIO.writeAll(fd, header, path: segmentPath) }
+        segmentSize = header.count
+    }
+
+    static func segmentName(_ number: UInt64) -> String {
+        let hex = String(number, radix: 16)
+        return "wal-" + String(repeating: "0", count: 16 - hex.count) + hex + ".log"
+    }
+
+    // MARK: Recovery
+
+    private func recover() throws(Failure) -> PersistentState {
+        try io { () throws(IOFailure) in
+            try FileIO.makeDirectory(directory)
+            try FileIO.remove(directory + "/snapshot.tmp")
+        }
+        var state = PersistentState()
+        let names = try io { () throws(IOFailure) in try FileIO.list(directory) }
+        if names.contains("snapshot.bin") {
+            state.snapshot = try readSnapshot()
+        }
+        let segments = names.filter { $0.hasPrefix("wal-") && $0.hasSuffix(".log") }
+        for (k, name) in segments.enumerated() {
+            let path = directory + "/" + name
+            let isLast = k == segments.count - 1
+            let lastIndex = try replaySegment(path, isLast: isLast, into: &state)
+            if isLast {
+                segmentPath = path
+                segmentNumber = UInt64(name.dropFirst(4).dropLast(4), radix: 16) ?? UInt64(k + 1)
+                currentLastIndex = lastIndex
+            } else {
+                closedSegments.append((path, lastIndex))
+            }
+        }
+        hardState = state.hardState
+        state.dropEntriesNotContinuingSnapshot()
+        if segments.isEmpty {
+            try startSegment()
+            try sync()
+        } else {
+            fd = try io { () throws(IOFailure) in try FileIO.open(segmentPath, O_WRONLY | O_APPEND) }
+        }
+        return state
+    }
+
+    private func readSnapshot() throws(Failure) -> Snapshot {
+        let bytes = try io { () throws(IOFailure) in try FileIO.readAll(snapshotPath) }
+        guard let payload = WriteAheadLog.intactFrame(bytes, at: 0), 8 + payload.count == bytes.count else {
+            throw .corrupt(file: snapshotPath, offset: 0, reason: "snapshot frame fails its checksum")
+        }
+        var r = BinaryReader(payload)
+        do {
+            let metadata = try SnapshotMetadata(decoding: &r)
+            let data = try r.readBytes("snapshot data")
+            try r.expectEnd()
+            return Snapshot(metadata: metadata, data: data)
+        } catch {
+            throw .corrupt(file: snapshotPath, offset: 8 + error.offset, reason: error.reason)
+        }
+    }
+
+    /// The payload of a complete frame at `offset` whose checksum matches, or nil.
+    static func intactFrame(_ bytes: [UInt8], at offset: Int) -> [UInt8]? {
+        guard bytes.count - offset >= WALRecord.headerBytes else { return nil }
+        var header = BinaryReader(Array(bytes[offset..<offset + WALRecord.headerBytes]))
+        guard let length = try? header.readUInt32(), let stored = try? header.readUInt32(),
+            Int(length) <= WALRecord.maxPayloadBytes, bytes.count - offset - WALRecord.headerBytes >= Int(length)
+        else { return nil }
+        let start = offset + WALRecord.headerBytes
+        let payload = Array(bytes[start..<start + Int(length)])
+        return WALRecord.checksum(payload) == stored ? payload : nil
+    }
+
+    /// Replays one segment; returns the highest entry index in it. A bad record is a torn tail only
+    /// at the end of the last segment with no intact record anywhere after it; the tail is cut.
+    private func replaySegment(_ path: String, isLast: Bool, into state: inout PersistentState) throws(Failure) -> LogIndex {
+        let bytes = try io { () throws(IOFailure) in try FileIO.readAll(path) }
+        var offset = 0
+        var lastIndex: LogIndex = 0
+        while offset < bytes.count {
+            guard let payload = WriteAheadLog.intactFrame(bytes, at: offset) else {
+                let laterRecord = (offset + 1..<bytes.count).contains { WriteAheadLog.intactFrame(bytes, at: $0) != nil }
+                guard isLast && !laterRecord else {
+                    throw .corrupt(file: path, offset: offset, reason: "record fails its checksum and intact records follow")
+                }
+                try io { () throws(IOFailure) in
+                    let fd = try FileIO.open(path, O_WRONLY)
+                    defer { Glibc.close(fd) }
+                    try FileIO.truncate(fd, to: offset, path: path)
+                    try FileIO.dataSync(fd, path: path)
+                }
+                break
+            }
+            let record: WALRecord
+            do { record = try WALRecord(payload: payload) } catch {
+                throw .corrupt(file: path, offset: offset + 8 + error.offset, reason: error.reason)
+            }
+            if case .entries(let batch) = record, let last = batch.last { lastIndex = max(lastIndex, last.index) }
+            WALRecord.replay(record, into: &state)
+            offset += WALRecord.headerBytes + payload.count
+        }
+        segmentSize = offset
+        return lastIndex
+    }
+}
