@@ -13,7 +13,8 @@ let package = Package(
     targets: [
         .target(name: "Raft", path: "Sources/Raft"),
         .target(name: "Store", dependencies: ["Raft"], path: "Sources/Store"),
-        .target(name: "Runtime", dependencies: ["Raft", "Store"], path: "Sources/Runtime"),
+        .target(name: "CSystem", path: "Sources/CSystem"),
+        .target(name: "Runtime", dependencies: ["Raft", "Store", "CSystem"], path: "Sources/Runtime"),
         .target(
             name: "BosunSimulation",
             dependencies: ["Raft", "Store"],

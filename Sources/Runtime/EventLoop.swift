@@ -1,0 +1,112 @@
+import CSystem
+import Glibc
+
+/// One epoll loop per process: it owns file descriptors and timers and runs every callback on its
+/// own thread, one at a time, so the deterministic core it drives is never entered concurrently.
+/// Not thread-safe: create, use and run it on one thread.
+public final class EventLoop {
+    public typealias IOHandler = (_ readable: Bool, _ writable: Bool, _ hangup: Bool) -> Void
+
+    struct Timer {
+        var deadlineNs: UInt64
+        var sequence: UInt64
+        var id: UInt64
+    }
+
+    private let epfd: Int32
+    private var handlers: [Int32: IOHandler] = [:]
+    private var timers: [Timer] = []
+    private var timerBodies: [UInt64: () -> Void] = [:]
+    private var nextTimerID: UInt64 = 1
+    private var running = false
+
+    public init() throws(IOFailure) {
+        let fd = csystem_epoll_create()
+        guard fd >= 0 else { throw IOFailure(operation: "epoll_create1", path: "", code: errno) }
+        epfd = fd
+    }
+
+    deinit {
+        close(epfd)
+    }
+
+    /// The monotonic clock in nanoseconds.
+    public static func nowNs() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    /// Watches `fd` for readability (always) and writability (when `writable`).
+    public func register(_ fd: Int32, writable: Bool = false, _ handler: @escaping IOHandler) throws(IOFailure) {
+        handlers[fd] = handler
+        guard csystem_epoll_ctl(epfd, csystem_EPOLL_CTL_ADD, fd, mask(writable), UInt64(fd)) == 0 else {
+            handlers[fd] = nil
+            throw IOFailure(operation: "epoll_ctl", path: "fd \(fd)", code: errno)
+        }
+    }
+
+    /// Changes whether `fd` is watched for writability.
+    public func watch(_ fd: Int32, writable: Bool) {
+        _ = csystem_epoll_ctl(epfd, csystem_EPOLL_CTL_MOD, fd, mask(writable), UInt64(fd))
+    }
+
+    /// Stops watching `fd` (the caller closes it).
+    public func unregister(_ fd: Int32) {
+        handlers[fd] = nil
+        _ = csystem_epoll_ctl(epfd, csystem_EPOLL_CTL_DEL, fd, 0, 0)
+    }
+
+    private func mask(_ writable: Bool) -> UInt32 {
+        csystem_EPOLLIN | csystem_EPOLLRDHUP | (writable ? csystem_EPOLLOUT : 0)
+    }
+
+    /// Runs `body` once, `delayNs` from now. Returns an id for `cancel`.
+    @discardableResult
+    public func schedule(afterNs delayNs: UInt64, _ body: @escaping () -> Void) -> UInt64 {
+        let id = nextTimerID
+        nextTimerID += 1
+        timerBodies[id] = body
+        timers.append(Timer(deadlineNs: EventLoop.nowNs() + delayNs, sequence: id, id: id))
+        timers.sort { ($0.deadlineNs, $0.sequence) < ($1.deadlineNs, $1.sequence) }
+        return id
+    }
+
+    public func cancel(_ id: UInt64) {
+        timerBodies[id] = nil
+        timers.removeAll { $0.id == id }
+    }
+
+    /// Runs until `stop()` is called from a callback.
+    public func run() {
+        running = true
+        var events = [UInt32](repeating: 0, count: 64)
+        var tokens = [UInt64](repeating: 0, count: 64)
+        while running {
+            let timeoutMs: Int32
+            if let first = timers.first {
+                let now = EventLoop.nowNs()
+                timeoutMs = first.deadlineNs <= now ? 0 : Int32(min((first.deadlineNs - now + 999_999) / 1_000_000, 1000))
+            } else {
+                timeoutMs = 1000
+            }
+            let n = csystem_epoll_wait(epfd, &events, &tokens, 64, timeoutMs)
+            if n < 0 && errno != EINTR { fatalError("epoll_wait: \(String(cString: strerror(errno)))") }
+            for k in 0..<max(0, Int(n)) {
+                let fd = Int32(truncatingIfNeeded: tokens[k])
+                guard let handler = handlers[fd] else { continue }
+                let e = events[k]
+                handler(e & csystem_EPOLLIN != 0, e & csystem_EPOLLOUT != 0, e & (csystem_EPOLLHUP | csystem_EPOLLERR | csystem_EPOLLRDHUP) != 0)
+            }
+            let now = EventLoop.nowNs()
+            while running, let first = timers.first, first.deadlineNs <= now {
+                timers.removeFirst()
+                if let body = timerBodies.removeValue(forKey: first.id) { body() }
+            }
+        }
+    }
+
+    public func stop() {
+        running = false
+    }
+}
