@@ -1,0 +1,169 @@
+import Glibc
+import Raft
+
+/// Runs one `RaftNode` for real: ticks from the event loop's clock, batches made durable in the
+/// write-ahead log, messages over the peer transport. It follows the `Ready` contract exactly:
+/// send `messages`; write snapshot, entries, hard state; fdatasync when `mustSync`; only then send
+/// `messagesAfterPersist`; restore, apply, hand out read states; `advance`.
+///
+/// A disk error stops the node through `onFatal`: nothing that is not durable is ever acknowledged.
+public final class RaftDriver {
+    /// Tunables.
+    public struct Options: Sendable {
+        public var transport: PeerTransport.Options
+        public var dataDirectory: String
+        public var raft = RaftConfig()
+        /// Wall-clock length of one logical tick.
+        public var tickNs: UInt64 = 10_000_000
+        /// Take a snapshot (and compact the log) after this many applied entries.
+        public var snapshotEveryEntries: UInt64 = 10_000
+        public var wal = WriteAheadLog.Options()
+
+        public init(transport: PeerTransport.Options, dataDirectory: String) {
+            self.transport = transport
+            self.dataDirectory = dataDirectory
+        }
+    }
+
+    /// What the state machine above supplies.
+    public struct StateMachine {
+        /// Applies one committed entry, in order.
+        public var apply: (Entry) -> Void
+        /// Replaces the state with a snapshot's.
+        public var restore: (Snapshot) -> Void
+        /// The state as snapshot bytes, covering everything applied.
+        public var snapshot: () -> [UInt8]
+
+        public init(apply: @escaping (Entry) -> Void, restore: @escaping (Snapshot) -> Void, snapshot: @escaping () -> [UInt8]) {
+            self.apply = apply
+            self.restore = restore
+            self.snapshot = snapshot
+        }
+    }
+
+    let loop: EventLoop
+    let options: Options
+    let wal: WriteAheadLog
+    public let transport: PeerTransport
+    let machine: StateMachine
+    public private(set) var node: RaftNode
+    private var tickTimer: UInt64?
+    private var stopped = false
+    /// Called with every read state once its index is applied locally.
+    public var onReadState: (ReadState) -> Void = { _ in }
+    /// Called when role or leader change.
+    public var onSoftState: (SoftState) -> Void = { _ in }
+    /// Called once when the node must stop (a disk failure or corruption); the default exits.
+    public var onFatal: (String) -> Void = { message in
+        let text = Array("bosun: fatal: \(message)\n".utf8)
+        _ = text.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        exit(1)
+    }
+    private var waitingReads: [ReadState] = []
+    private var appliedIndex: LogIndex
+
+    /// Opens the data directory, recovers, and joins the cluster (call `start`).
+    public init(loop: EventLoop, options: Options, machine: StateMachine) throws {
+        self.loop = loop
+        self.options = options
+        self.machine = machine
+        let (wal, state) = try WriteAheadLog.open(directory: options.dataDirectory, options: options.wal)
+        self.wal = wal
+        if let snap = state.snapshot { machine.restore(snap) }
+        appliedIndex = state.snapshot?.metadata.index ?? 0
+        var entropy = SystemRandomNumberGenerator()  // Election jitter differs per process.
+        let seed = entropy.next()
+        let voters = Array(options.transport.peers.keys) + [options.transport.id]
+        node = RaftNode(id: options.transport.id, configuration: Configuration(voters: voters), config: options.raft, restoring: state, seed: seed)
+        transport = try PeerTransport(loop: loop, options: options.transport)
+    }
+
+    public func start() {
+        transport.onMessage = { [unowned self] m in
+            self.node.step(m)
+            self.process()
+        }
+        scheduleTick()
+        process()
+    }
+
+    /// Stops ticking and closes the network (the log stays as it is on disk).
+    public func stop() {
+        stopped = true
+        if let tickTimer { loop.cancel(tickTimer) }
+        transport.shutdown()
+    }
+
+    private func scheduleTick() {
+        tickTimer = loop.schedule(afterNs: options.tickNs) { [unowned self] in
+            guard !self.stopped else { return }
+            self.node.tick()
+            self.process()
+            self.scheduleTick()
+        }
+    }
+
+    public func propose(_ data: [UInt8]) throws(RaftNode.ProposeError) -> LogIndex {
+        let index = try node.propose(data)
+        process()
+        return index
+    }
+
+    public func readIndex(context: UInt64) throws(RaftNode.ReadIndexError) {
+        try node.readIndex(context: context)
+        process()
+    }
+
+    public func transferLeadership(to target: NodeID) {
+        node.transferLeadership(to: target)
+        process()
+    }
+
+    /// Hands every pending batch to disk and network, in the contract's order.
+    public func process() {
+        while !stopped, let rd = node.ready() {
+            if let corruption = node.corruption { return fatal(corruption) }
+            if let soft = rd.softState { onSoftState(soft) }
+            transport.send(rd.messages)
+            do {
+                if let snap = rd.snapshot {
+                    try wal.saveSnapshot(snap, resetLog: true)
+                    machine.restore(snap)
+                    appliedIndex = snap.metadata.index
+                }
+                try wal.append(rd)
+                if rd.mustSync { try wal.sync() }
+            } catch {
+                return fatal("\(error)")
+            }
+            transport.send(rd.messagesAfterPersist)
+            for entry in rd.committedEntries {
+                machine.apply(entry)
+                appliedIndex = entry.index
+            }
+            waitingReads += rd.readStates
+            releaseReads()
+            node.advance(rd)
+            maybeSnapshot()
+        }
+    }
+
+    private func releaseReads() {
+        let ready = waitingReads.filter { $0.index <= appliedIndex }
+        waitingReads.removeAll { $0.index <= appliedIndex }
+        ready.forEach(onReadState)
+    }
+
+    private func maybeSnapshot() {
+        guard appliedIndex >= node.snapshotIndex + options.snapshotEveryEntries else { return }
+        node.compact(through: appliedIndex, data: machine.snapshot())
+        guard let snap = node.latestSnapshot else { return }
+        do { try wal.saveSnapshot(snap, resetLog: false) } catch { fatal("\(error)") }
+    }
+
+    private func fatal(_ message: String) {
+        guard !stopped else { return }
+        stop()
+        onFatal(message)
+    }
+}
