@@ -1,0 +1,184 @@
+import Glibc
+
+/// An HTTP/1.1 server on the event loop: keep-alive, one request at a time per connection (later
+/// pipelined requests wait their turn), limits from `HTTPParser`, and a deadline for slow clients.
+/// A malformed request is answered with its status and a Kubernetes `Status` body, then the
+/// connection closes; the server keeps serving everyone else.
+public final class HTTPServer {
+    /// Answers a request, now or later, by calling `respond` exactly once.
+    public typealias Handler = (_ request: HTTPRequest, _ respond: @escaping (HTTPResponse) -> Void) -> Void
+
+    final class Connection {
+        let fd: Int32
+        var parser: HTTPParser
+        var output: [UInt8] = []
+        var sent = 0
+        var busy = false
+        var closeAfterWrite = false
+        var closed = false
+        var deadlineTimer: UInt64?
+
+        init(fd: Int32, limits: HTTPParser.Limits) {
+            self.fd = fd
+            parser = HTTPParser(limits: limits)
+        }
+    }
+
+    let loop: EventLoop
+    let listener: Int32
+    public let port: UInt16
+    let limits: HTTPParser.Limits
+    /// A connection that has not completed a request within this time is closed.
+    let requestTimeoutNs: UInt64
+    let handler: Handler
+    private var connections: [Int32: Connection] = [:]
+    private var readBuffer = [UInt8](repeating: 0, count: 1 << 16)
+
+    public init(
+        loop: EventLoop, host: String, port: UInt16, limits: HTTPParser.Limits = HTTPParser.Limits(),
+        requestTimeoutNs: UInt64 = 30_000_000_000, handler: @escaping Handler
+    ) throws(IOFailure) {
+        self.loop = loop
+        self.limits = limits
+        self.requestTimeoutNs = requestTimeoutNs
+        self.handler = handler
+        listener = try Socket.listen(host: host, port: port)
+        self.port = Socket.localPort(listener)
+        try loop.register(listener) { [unowned self] _, _, _ in self.acceptAll() }
+    }
+
+    public func shutdown() {
+        loop.unregister(listener)
+        close(listener)
+        for connection in Array(connections.values) { closeConnection(connection) }
+    }
+
+    /// A Kubernetes-style `Status` error body.
+    public static func status(_ code: Int, reason: String, message: String) -> HTTPResponse {
+        let escaped = jsonEscaped(message)
+        return .json(code, #"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"\#(escaped)","reason":"\#(reason)","code":\#(code)}"#)
+    }
+
+    private func acceptAll() {
+        while let fd = Socket.accept(listener) {
+            let connection = Connection(fd: fd, limits: limits)
+            connections[fd] = connection
+            do {
+                try loop.register(fd) { [unowned self] readable, writable, hangup in
+                    self.event(connection, readable: readable, writable: writable, hangup: hangup)
+                }
+            } catch {
+                connections[fd] = nil
+                close(fd)
+                continue
+            }
+            armDeadline(connection)
+        }
+    }
+
+    private func armDeadline(_ connection: Connection) {
+        if let timer = connection.deadlineTimer { loop.cancel(timer) }
+        connection.deadlineTimer = loop.schedule(afterNs: requestTimeoutNs) { [unowned self] in
+            connection.deadlineTimer = nil
+            guard !connection.closed, !connection.busy else { return }
+            if connection.parser.bufferedBytes > 0 {
+                self.reply(connection, HTTPServer.status(408, reason: "Timeout", message: "request not completed in time"), keepAlive: false)
+            } else {
+                self.closeConnection(connection)
+            }
+        }
+    }
+
+    private func event(_ connection: Connection, readable: Bool, writable: Bool, hangup: Bool) {
+        if writable { flush(connection) }
+        guard !connection.closed, readable || hangup else { return }
+        while !connection.closed {
+            switch Socket.receive(connection.fd, into: &readBuffer) {
+            case nil:
+                serveNext(connection)
+                return
+            case .some(nil):
+                if connection.output.isEmpty && !connection.busy { closeConnection(connection) } else { connection.closeAfterWrite = true }
+                return
+            case .some(let bytes?):
+                connection.parser.append(bytes)
+            }
+        }
+    }
+
+    private func serveNext(_ connection: Connection) {
+        guard !connection.busy, !connection.closed, !connection.closeAfterWrite || connection.parser.bufferedBytes > 0 else { return }
+        let request: HTTPRequest
+        do {
+            guard let next = try connection.parser.next() else { return }
+            request = next
+        } catch {
+            let reason = error.status == 413 ? "RequestEntityTooLarge" : "BadRequest"
+            reply(connection, HTTPServer.status(error.status, reason: reason, message: error.message), keepAlive: false)
+            return
+        }
+        connection.busy = true
+        var answered = false
+        handler(request) { [weak self, weak connection] response in
+            guard let self, let connection, !answered else { return }
+            answered = true
+            connection.busy = false
+            self.reply(connection, response, keepAlive: request.keepAlive)
+            self.armDeadline(connection)
+            self.serveNext(connection)
+        }
+    }
+
+    private func reply(_ connection: Connection, _ response: HTTPResponse, keepAlive: Bool) {
+        guard !connection.closed else { return }
+        connection.output += response.serialized(keepAlive: keepAlive)
+        if !keepAlive { connection.closeAfterWrite = true }
+        flush(connection)
+    }
+
+    private func flush(_ connection: Connection) {
+        while connection.sent < connection.output.count {
+            guard let n = Socket.send(connection.fd, connection.output[connection.sent...]) else {
+                closeConnection(connection)
+                return
+            }
+            if n == 0 {
+                loop.watch(connection.fd, writable: true)
+                return
+            }
+            connection.sent += n
+        }
+        connection.output = []
+        connection.sent = 0
+        loop.watch(connection.fd, writable: false)
+        if connection.closeAfterWrite && !connection.busy { closeConnection(connection) }
+    }
+
+    private func closeConnection(_ connection: Connection) {
+        guard !connection.closed else { return }
+        connection.closed = true
+        if let timer = connection.deadlineTimer { loop.cancel(timer) }
+        loop.unregister(connection.fd)
+        close(connection.fd)
+        connections[connection.fd] = nil
+    }
+}
+
+/// `text` as a JSON string literal's contents.
+func jsonEscaped(_ text: String) -> String {
+    var out = ""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where scalar.value < 0x20:
+            let hex = String(scalar.value, radix: 16)
+            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
+}

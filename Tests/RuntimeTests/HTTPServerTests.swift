@@ -1,0 +1,101 @@
+import Glibc
+import Raft
+@testable import Runtime
+import Testing
+
+/// The HTTP server over real sockets on 127.0.0.1.
+@Suite(.serialized)
+struct HTTPServerTests {
+    /// Sends `request` on a fresh connection and collects what comes back until the server closes
+    /// the connection or `timeoutMs` passes.
+    static func exchange(_ loop: EventLoop, port: UInt16, _ request: String, timeoutMs: UInt64 = 2000, closeAfter: Int? = nil) throws -> String {
+        let fd = try Socket.connect(host: "127.0.0.1", port: port)
+        defer { close(fd) }
+        var sent = false
+        var received: [UInt8] = []
+        var closed = false
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        PeerTransportTests.run(loop, timeoutMs: timeoutMs) {
+            if !sent && Socket.pendingError(fd) == 0, Socket.send(fd, Array(request.utf8)[...]) == request.utf8.count { sent = true }
+            while case .some(let bytes) = Socket.receive(fd, into: &buffer) {
+                guard let bytes else {
+                    closed = true
+                    break
+                }
+                received += bytes
+            }
+            let responses = String(decoding: received, as: UTF8.self).components("HTTP/1.1 ").count
+            return closed || (closeAfter.map { responses >= $0 } ?? false)
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
+
+    static func echoServer(_ loop: EventLoop, requestTimeoutNs: UInt64 = 5_000_000_000) throws -> HTTPServer {
+        var limits = HTTPParser.Limits()
+        limits.bodyBytes = 100
+        return try HTTPServer(loop: loop, host: "127.0.0.1", port: 0, limits: limits, requestTimeoutNs: requestTimeoutNs) { request, respond in
+            if request.path == "/later" {
+                loop.schedule(afterNs: 20_000_000) { respond(.json(200, "{\"later\":true}")) }
+            } else {
+                respond(.json(200, "{\"path\":\"\(request.path)\",\"bytes\":\(request.body.count)}"))
+            }
+        }
+    }
+
+    @Test func keepAliveServesPipelinedRequestsInOrder() throws {
+        let loop = try EventLoop()
+        let server = try Self.echoServer(loop)
+        let reply = try Self.exchange(
+            loop, port: server.port,
+            "GET /later HTTP/1.1\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /c HTTP/1.1\r\nConnection: close\r\n\r\n")
+        let bodies = reply.components("\r\n\r\n").dropFirst().map { String($0.prefix { $0 != "H" }) }
+        #expect(bodies == ["{\"later\":true}", "{\"path\":\"/b\",\"bytes\":3}", "{\"path\":\"/c\",\"bytes\":0}"])
+        #expect(reply.contains("Connection: close"))
+        server.shutdown()
+    }
+
+    /// Malformed and oversized requests get a Status body and a closed connection; the server
+    /// keeps serving.
+    @Test func badRequestsAreAnsweredAndServiceContinues() throws {
+        let loop = try EventLoop()
+        let server = try Self.echoServer(loop)
+        let garbage = try Self.exchange(loop, port: server.port, "\u{1}\u{2} nonsense\r\n\r\n")
+        #expect(garbage.hasPrefix("HTTP/1.1 400 Bad Request"))
+        #expect(garbage.contains(#""kind":"Status""#) && garbage.contains(#""code":400"#))
+        let big = try Self.exchange(loop, port: server.port, "POST /x HTTP/1.1\r\nContent-Length: 1000\r\n\r\n")
+        #expect(big.hasPrefix("HTTP/1.1 413"))
+        #expect(big.contains(#""reason":"RequestEntityTooLarge""#))
+        let fine = try Self.exchange(loop, port: server.port, "GET /ok HTTP/1.1\r\nConnection: close\r\n\r\n")
+        #expect(fine.hasPrefix("HTTP/1.1 200 OK") && fine.hasSuffix(#"{"path":"/ok","bytes":0}"#))
+        server.shutdown()
+    }
+
+    /// A client that starts a request and stalls gets 408 and is disconnected.
+    @Test func slowClientTimesOut() throws {
+        let loop = try EventLoop()
+        let server = try Self.echoServer(loop, requestTimeoutNs: 100_000_000)
+        let reply = try Self.exchange(loop, port: server.port, "GET /slow HTTP/1.1\r\nHost:")
+        #expect(reply.hasPrefix("HTTP/1.1 408"))
+        server.shutdown()
+    }
+}
+
+extension String {
+    /// Splits on a separator string (no Foundation).
+    func components(_ separator: String) -> [String] {
+        var parts: [String] = []
+        var current = ""
+        var rest = Substring(self)
+        while !rest.isEmpty {
+            if rest.hasPrefix(separator) {
+                parts.append(current)
+                current = ""
+                rest = rest.dropFirst(separator.count)
+            } else {
+                current.append(rest.removeFirst())
+            }
+        }
+        parts.append(current)
+        return parts
+    }
+}
