@@ -9,12 +9,15 @@ let package = Package(
     name: "Bosun",
     products: [
         .executable(name: "bosun-sim", targets: ["bosun-sim"]),
+        .executable(name: "bosun", targets: ["bosun"]),
     ],
     targets: [
         .target(name: "Raft", path: "Sources/Raft"),
         .target(name: "Store", dependencies: ["Raft"], path: "Sources/Store"),
+        .target(name: "Master", dependencies: ["Raft", "Store"], path: "Sources/Master"),
         .target(name: "CSystem", path: "Sources/CSystem"),
-        .target(name: "Runtime", dependencies: ["Raft", "Store", "CSystem"], path: "Sources/Runtime"),
+        .target(name: "Runtime", dependencies: ["Raft", "Store", "Master", "CSystem"], path: "Sources/Runtime"),
+        .executableTarget(name: "bosun", dependencies: ["Runtime", "Master", "Raft"], path: "Sources/bosun"),
         .target(
             name: "BosunSimulation",
             dependencies: ["Raft", "Store"],

@@ -7,6 +7,12 @@ public struct IOFailure: Error, Equatable, CustomStringConvertible {
     public var path: String
     public var code: Int32
 
+    public init(operation: String, path: String, code: Int32) {
+        self.operation = operation
+        self.path = path
+        self.code = code
+    }
+
     public var description: String { "\(operation) \(path): \(String(cString: strerror(code))) (errno \(code))" }
 }
 

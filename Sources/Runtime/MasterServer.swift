@@ -1,0 +1,188 @@
+import Glibc
+import Master
+import Raft
+import Store
+
+/// One master process: the Raft driver with the object store as its state machine, and the
+/// Kubernetes-shaped HTTP API in front. The leader serves writes (proposed, answered once applied)
+/// and linearizable reads (ReadIndex); a follower answers 503 with `Retry-After` and the leader's
+/// API address in `X-Bosun-Leader`.
+public final class MasterServer {
+    /// One member of the cluster.
+    public struct Member: Equatable, Sendable {
+        public var id: NodeID
+        public var peer: PeerTransport.Address
+        public var api: PeerTransport.Address?
+
+        public init(id: NodeID, peer: PeerTransport.Address, api: PeerTransport.Address? = nil) {
+            self.id = id
+            self.peer = peer
+            self.api = api
+        }
+    }
+
+    /// How to run.
+    public struct Options: Sendable {
+        public var id: NodeID
+        public var members: [Member]
+        public var peerListen: PeerTransport.Address
+        public var api: PeerTransport.Address
+        public var dataDirectory: String
+        public var cluster = "bosun"
+        public var tickNs: UInt64 = 10_000_000
+        public var electionTicks = 20
+        public var heartbeatTicks = 3
+        public var snapshotEveryEntries: UInt64 = 10_000
+        /// A write not applied within this time is answered 504 (its outcome is unknown).
+        public var writeTimeoutNs: UInt64 = 10_000_000_000
+
+        public init(id: NodeID, members: [Member], peerListen: PeerTransport.Address, api: PeerTransport.Address, dataDirectory: String) {
+            self.id = id
+            self.members = members
+            self.peerListen = peerListen
+            self.api = api
+            self.dataDirectory = dataDirectory
+        }
+    }
+
+    typealias Responder = (HTTPResponse) -> Void
+
+    let loop: EventLoop
+    let options: Options
+    var store = KVStore()
+    var driver: RaftDriver!
+    var http: HTTPServer!
+    /// This process's client session in the store; sequences number its writes.
+    let session: UInt64
+    var nextSequence: UInt64 = 1
+    var waitingWrites: [UInt64: (route: APIRoute, body: String?, respond: Responder, timer: UInt64)] = [:]
+    var waitingReads: [UInt64: (route: APIRoute, respond: Responder)] = [:]
+    var nextReadContext: UInt64 = 1
+    var proposedDefaultNamespace = false
+
+    public init(loop: EventLoop, options: Options) throws {
+        self.loop = loop
+        self.options = options
+        var entropy = SystemRandomNumberGenerator()
+        session = entropy.next() | 1
+        var peers: [NodeID: PeerTransport.Address] = [:]
+        for member in options.members where member.id != options.id { peers[member.id] = member.peer }
+        var driverOptions = RaftDriver.Options(
+            transport: .init(cluster: options.cluster, id: options.id, listen: options.peerListen, peers: peers),
+            dataDirectory: options.dataDirectory)
+        driverOptions.tickNs = options.tickNs
+        driverOptions.raft.electionTicks = options.electionTicks
+        driverOptions.raft.heartbeatTicks = options.heartbeatTicks
+        driverOptions.snapshotEveryEntries = options.snapshotEveryEntries
+        let machine = RaftDriver.StateMachine(
+            apply: { [unowned self] entry in self.apply(entry) },
+            restore: { [unowned self] snapshot in
+                guard let restored = try? KVStore(restoring: snapshot.data) else {
+                    self.driver.onFatal("snapshot at \(snapshot.metadata.index) cannot be decoded")
+                    return
+                }
+                self.store = restored
+            },
+            snapshot: { [unowned self] in self.store.snapshot() })
+        driver = try RaftDriver(loop: loop, options: driverOptions, machine: machine)
+        driver.onReadState = { [unowned self] state in self.serveRead(state) }
+        driver.onSoftState = { [unowned self] soft in
+            if soft.role != .leader { self.failReads("leadership moved; retry") }
+        }
+        http = try HTTPServer(loop: loop, host: options.api.host, port: options.api.port) { [unowned self] request, respond in
+            self.handle(request, respond)
+        }
+    }
+
+    public var apiPort: UInt16 { http.port }
+    public var peerPort: UInt16 { driver.transport.port }
+
+    public func start() {
+        driver.start()
+        scheduleHousekeeping()
+    }
+
+    /// Stops serving: leadership is handed over first when this master leads.
+    public func stop() {
+        http.shutdown()
+        driver.stop()
+    }
+
+    /// Hands leadership to the most caught-up follower (for a clean shutdown).
+    public func transferLeadershipAway() -> Bool {
+        guard driver.node.role == .leader else { return false }
+        guard let target = options.members.map(\.id).first(where: { $0 != options.id && driver.transport.isConnected(to: $0) }) else { return false }
+        driver.transferLeadership(to: target)
+        return true
+    }
+
+    private func scheduleHousekeeping() {
+        loop.schedule(afterNs: 100_000_000) { [unowned self] in
+            self.ensureDefaultNamespace()
+            self.scheduleHousekeeping()
+        }
+    }
+
+    /// The `default` namespace exists from the first start, as in Kubernetes.
+    private func ensureDefaultNamespace() {
+        let node = driver.node
+        guard node.role == .leader, node.hasCommittedInTerm, node.appliedIndex >= node.commitIndex,
+            store.get(ResourceKind.namespaces.key(namespace: nil, name: "default")) == nil, !proposedDefaultNamespace
+        else { return }
+        proposedDefaultNamespace = true
+        let object = APIObject.stamp(
+            ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "default"]], uid: newUID(), creationTimestamp: now())
+        let request = KVRequest(
+            client: session, sequence: takeSequence(),
+            operation: .create(key: ResourceKind.namespaces.key(namespace: nil, name: "default"), value: APIObject.encode(object)))
+        _ = try? driver.propose(request.encoded())
+    }
+
+    // MARK: Requests
+
+    func handle(_ request: HTTPRequest, _ respond: @escaping Responder) {
+        let route = APIRoute(method: request.method, path: request.path)
+        switch route {
+        case .health:
+            respond(HTTPResponse(status: 200, headers: [("Content-Type", "text/plain")], body: Array("ok".utf8)))
+        case .ready:
+            let node = driver.node
+            let ready = node.leader != nil && node.appliedIndex >= node.commitIndex
+            respond(HTTPResponse(status: ready ? 200 : 503, headers: [("Content-Type", "text/plain")], body: Array((ready ? "ok" : "not ready").utf8)))
+        case .clusterStatus:
+            respond(.json(200, clusterStatus()))
+        case .notFound:
+            respond(HTTPServer.status(404, reason: "NotFound", message: "the server could not find the requested resource"))
+        case .methodNotAllowed:
+            respond(HTTPServer.status(405, reason: "MethodNotAllowed", message: "method \(request.method) is not supported on \(request.path)"))
+        case .get, .list:
+            guard requireLeader(respond) else { return }
+            let context = nextReadContext
+            nextReadContext += 1
+            do {
+                try driver.readIndex(context: context)
+                waitingReads[context] = (route, respond)
+            } catch {
+                respond(unavailable("no leader to confirm the read"))
+            }
+        case .create(let kind, let ns), .replace(let kind, let ns, _), .delete(let kind, let ns, _):
+            guard requireLeader(respond) else { return }
+            if kind.isNamespaced, let ns, store.get(ResourceKind.namespaces.key(namespace: nil, name: ns)) == nil {
+                respond(HTTPServer.status(404, reason: "NotFound", message: "namespaces \"\(ns)\" not found"))
+                return
+            }
+            let sequence: UInt64
+            do {
+                sequence = try propose(route, request)
+            } catch {
+                respond(HTTPServer.status(error.code, reason: error.reason, message: error.message))
+                return
+            }
+            let timer = loop.schedule(afterNs: options.writeTimeoutNs) { [unowned self] in
+                self.waitingWrites.removeValue(forKey: sequence)?.respond(
+                    HTTPServer.status(504, reason: "Timeout", message: "the write was not confirmed in time; its outcome is unknown"))
+            }
+            waitingWrites[sequence] = (route, nil, respond, timer)
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import Glibc
+import Runtime
+
+/// `bosun up`: a local cluster of masters as child processes on 127.0.0.1.
+enum LocalCluster {
+    static func run(_ arguments: [String]) throws {
+        let flags = try Flags(arguments, known: ["masters", "data-dir", "api-port", "peer-port"], environment: [:])
+        let count = try flags.int("masters", default: 3, allowed: 1...5)
+        guard count == 3 || count == 5 || count == 1 else { throw Flags.UsageError(message: "--masters must be 1, 3 or 5") }
+        let apiPort = try flags.int("api-port", default: 8080, allowed: 1...65000)
+        let peerPort = try flags.int("peer-port", default: 9080, allowed: 1...65000)
+        let dataDir = flags.string("data-dir") ?? ".bosun"
+        _ = mkdir(dataDir, 0o755)
+        let ids = Array(1...count)
+        let peers = ids.map { "\($0)=127.0.0.1:\(peerPort + $0 - 1)" }.joined(separator: ",")
+        let apis = ids.map { "\($0)=127.0.0.1:\(apiPort + $0 - 1)" }.joined(separator: ",")
+        let executable = CommandLine.arguments[0]
+        var children: [(id: Int, pid: pid_t)] = []
+        for id in ids {
+            let args = [
+                executable, "master", "--id", "\(id)", "--peers", peers, "--api", "127.0.0.1:\(apiPort + id - 1)",
+                "--data-dir", "\(dataDir)/master-\(id)", "--api-peers", apis,
+            ]
+            children.append((id, try spawn(args)))
+            print("master \(id): http://127.0.0.1:\(apiPort + id - 1)")
+        }
+        let members = children.map { child in
+            #"{"id":\#(child.id),"pid":\#(child.pid),"api":"127.0.0.1:\#(apiPort + child.id - 1)","peer":"127.0.0.1:\#(peerPort + child.id - 1)"}"#
+        }
+        try writeFile("\(dataDir)/cluster.json", #"{"members":[\#(members.joined(separator: ","))]}"# + "\n")
+        print("cluster: \(dataDir)/cluster.json; Ctrl-C stops it")
+        signal(SIGINT) { _ in terminationRequested.store(true, ordering: .relaxed) }
+        signal(SIGTERM) { _ in terminationRequested.store(true, ordering: .relaxed) }
+        while !terminationRequested.load(ordering: .relaxed) {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, WNOHANG)
+            if pid > 0 {
+                let id = children.first { $0.pid == pid }?.id ?? 0
+                print("master \(id) (pid \(pid)) exited")
+                children.removeAll { $0.pid == pid }
+            }
+            usleep(100_000)
+        }
+        for child in children { kill(child.pid, SIGTERM) }
+        for child in children {
+            var status: Int32 = 0
+            waitpid(child.pid, &status, 0)
+        }
+        print("stopped")
+    }
+
+    static func spawn(_ args: [String]) throws -> pid_t {
+        var pid: pid_t = 0
+        var cArgs = args.map { strdup($0) } + [nil]
+        defer { cArgs.forEach { free($0) } }
+        let result = posix_spawn(&pid, args[0], nil, nil, &cArgs, environ)
+        guard result == 0 else { throw IOFailure(operation: "posix_spawn", path: args[0], code: result) }
+        return pid
+    }
+
+    static func writeFile(_ path: String, _ text: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw IOFailure(operation: "open", path: path, code: errno) }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    }
+}
