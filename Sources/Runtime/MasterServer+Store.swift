@@ -5,9 +5,17 @@ import Store
 
 /// Writes through Raft, reads from the applied store.
 extension MasterServer {
-    func requireLeader(_ respond: Responder) -> Bool {
+    /// True when this master leads. Otherwise the request goes to the leader and its answer comes
+    /// back (once: a forwarded request is never forwarded again), or 503 when there is no leader.
+    func requireLeader(_ request: HTTPRequest, _ respond: @escaping Responder) -> Bool {
         if driver.node.role == .leader { return true }
-        respond(unavailable("this master is not the leader"))
+        if request.header("X-Bosun-Forwarded") == nil, let leader = driver.node.leader,
+            let api = options.members.first(where: { $0.id == leader })?.api
+        {
+            forwarder.forward(request, to: api, respond: respond)
+        } else {
+            respond(unavailable("no leader is known; retry shortly"))
+        }
         return false
     }
 

@@ -5,8 +5,8 @@ import Store
 
 /// One master process: the Raft driver with the object store as its state machine, and the
 /// Kubernetes-shaped HTTP API in front. The leader serves writes (proposed, answered once applied)
-/// and linearizable reads (ReadIndex); a follower answers 503 with `Retry-After` and the leader's
-/// API address in `X-Bosun-Leader`.
+/// and linearizable reads (ReadIndex); a follower forwards both to the leader and relays the
+/// answer; with no leader known, 503 with `Retry-After`.
 public final class MasterServer {
     /// One member of the cluster.
     public struct Member: Equatable, Sendable {
@@ -59,6 +59,7 @@ public final class MasterServer {
     var waitingReads: [UInt64: (route: APIRoute, respond: Responder)] = [:]
     var nextReadContext: UInt64 = 1
     var proposedDefaultNamespace = false
+    lazy var forwarder = HTTPForwarder(loop: loop)
 
     public init(loop: EventLoop, options: Options) throws {
         self.loop = loop
@@ -156,7 +157,7 @@ public final class MasterServer {
         case .methodNotAllowed:
             respond(HTTPServer.status(405, reason: "MethodNotAllowed", message: "method \(request.method) is not supported on \(request.path)"))
         case .get, .list:
-            guard requireLeader(respond) else { return }
+            guard requireLeader(request, respond) else { return }
             let context = nextReadContext
             nextReadContext += 1
             do {
@@ -166,7 +167,7 @@ public final class MasterServer {
                 respond(unavailable("no leader to confirm the read"))
             }
         case .create(let kind, let ns), .replace(let kind, let ns, _), .delete(let kind, let ns, _):
-            guard requireLeader(respond) else { return }
+            guard requireLeader(request, respond) else { return }
             if kind.isNamespaced, let ns, store.get(ResourceKind.namespaces.key(namespace: nil, name: ns)) == nil {
                 respond(HTTPServer.status(404, reason: "NotFound", message: "namespaces \"\(ns)\" not found"))
                 return

@@ -1,0 +1,112 @@
+import Glibc
+
+/// Relays a request to another master (the leader) and hands back its answer: the HTTP client a
+/// follower needs to forward writes and linearizable reads. One connection per request
+/// (`Connection: close`), a deadline on the whole exchange, and a 502/504 `Status` when the
+/// leader cannot be reached or does not answer in time.
+final class HTTPForwarder {
+    let loop: EventLoop
+    let timeoutNs: UInt64
+    let maxResponseBytes: Int
+
+    init(loop: EventLoop, timeoutNs: UInt64 = 5_000_000_000, maxResponseBytes: Int = 16 << 20) {
+        self.loop = loop
+        self.timeoutNs = timeoutNs
+        self.maxResponseBytes = maxResponseBytes
+    }
+
+    final class Exchange {
+        var fd: Int32 = -1
+        var output: [UInt8]
+        var sent = 0
+        var received: [UInt8] = []
+        var done = false
+        var timer: UInt64?
+        let respond: (HTTPResponse) -> Void
+
+        init(output: [UInt8], respond: @escaping (HTTPResponse) -> Void) {
+            self.output = output
+            self.respond = respond
+        }
+    }
+
+    func forward(_ request: HTTPRequest, to address: PeerTransport.Address, respond: @escaping (HTTPResponse) -> Void) {
+        var head = "\(request.method) \(request.target) HTTP/1.1\r\nHost: \(address)\r\nConnection: close\r\n"
+        head += "X-Bosun-Forwarded: 1\r\n"
+        for (name, value) in request.headers where !["host", "connection", "content-length", "x-bosun-forwarded"].contains(name.lowercased()) {
+            head += "\(name): \(value)\r\n"
+        }
+        head += "Content-Length: \(request.body.count)\r\n\r\n"
+        let exchange = Exchange(output: Array(head.utf8) + request.body, respond: respond)
+        do {
+            exchange.fd = try Socket.connect(host: address.host, port: address.port)
+            try loop.register(exchange.fd, writable: true) { [unowned self] readable, writable, hangup in
+                self.event(exchange, readable: readable, writable: writable, hangup: hangup)
+            }
+        } catch {
+            if exchange.fd >= 0 { close(exchange.fd) }
+            respond(HTTPServer.status(502, reason: "BadGateway", message: "cannot reach the leader at \(address): \(error)"))
+            return
+        }
+        exchange.timer = loop.schedule(afterNs: timeoutNs) { [unowned self] in
+            exchange.timer = nil
+            self.finish(exchange, HTTPServer.status(504, reason: "Timeout", message: "the leader at \(address) did not answer in time"))
+        }
+    }
+
+    private func event(_ exchange: Exchange, readable: Bool, writable: Bool, hangup: Bool) {
+        guard !exchange.done else { return }
+        if writable && exchange.sent < exchange.output.count {
+            guard Socket.pendingError(exchange.fd) == 0,
+                let n = Socket.send(exchange.fd, exchange.output[exchange.sent...])
+            else {
+                return finish(exchange, HTTPServer.status(502, reason: "BadGateway", message: "the leader closed the connection"))
+            }
+            exchange.sent += n
+            if exchange.sent == exchange.output.count { loop.watch(exchange.fd, writable: false) }
+        }
+        guard readable || hangup else { return }
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            switch Socket.receive(exchange.fd, into: &buffer) {
+            case nil:
+                return
+            case .some(nil):
+                return finish(exchange, HTTPForwarder.parseResponse(exchange.received)
+                    ?? HTTPServer.status(502, reason: "BadGateway", message: "the leader's answer was malformed"))
+            case .some(let bytes?):
+                exchange.received += bytes
+                if exchange.received.count > maxResponseBytes {
+                    return finish(exchange, HTTPServer.status(502, reason: "BadGateway", message: "the leader's answer is too large"))
+                }
+            }
+        }
+    }
+
+    private func finish(_ exchange: Exchange, _ response: HTTPResponse) {
+        guard !exchange.done else { return }
+        exchange.done = true
+        if let timer = exchange.timer { loop.cancel(timer) }
+        loop.unregister(exchange.fd)
+        close(exchange.fd)
+        exchange.respond(response)
+    }
+
+    /// Status line, headers (minus framing ones) and the body of a complete response.
+    static func parseResponse(_ bytes: [UInt8]) -> HTTPResponse? {
+        guard let headEnd = HTTPParser.find([13, 10, 13, 10], in: bytes, limit: bytes.count),
+            let head = String(validating: bytes[0..<headEnd], as: UTF8.self)
+        else { return nil }
+        let lines = head.split(separator: "\r\n")
+        let status = lines.first?.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+        guard let status else { return nil }
+        var headers: [(name: String, value: String)] = []
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            let name = String(line[..<colon])
+            if ["content-length", "connection"].contains(name.lowercased()) { continue }
+            headers.append((name, line[line.index(after: colon)...].trimmingSpaces()))
+        }
+        return HTTPResponse(status: status, headers: headers, body: Array(bytes[(headEnd + 4)...]))
+    }
+}
