@@ -31,6 +31,7 @@ let package = Package(
         .testTarget(name: "RaftTests", dependencies: ["Raft"], path: "Tests/RaftTests"),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Raft"], path: "Tests/StoreTests"),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Raft"], path: "Tests/RuntimeTests"),
+        .testTarget(name: "ClusterTests", path: "Tests/ClusterTests"),
         .testTarget(
             name: "SimulationTests",
             dependencies: ["BosunSimulation", "Raft", "Store"],

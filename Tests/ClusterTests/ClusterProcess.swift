@@ -1,0 +1,137 @@
+import Glibc
+
+/// A cluster of real `bosun master` processes on 127.0.0.1 for tests: free ports, a temporary
+/// data directory per master, kill with any signal, restart on the same directory.
+final class ClusterProcess {
+    let binary: String
+    let root: String
+    let count: Int
+    let apiPorts: [UInt16]
+    let peerPorts: [UInt16]
+    let extra: [String]
+    var pids: [Int: pid_t] = [:]
+
+    /// The `bosun` executable next to the test bundle (built by `swift build`).
+    static func findBinary() -> String? {
+        let bundle = CommandLine.arguments.first { $0.hasSuffix(".xctest") } ?? CommandLine.arguments[0]
+        var dir = bundle
+        while let slash = dir.lastIndex(of: "/"), !dir.isEmpty {
+            dir = String(dir[..<slash])
+            let candidate = dir + "/bosun"
+            if access(candidate, X_OK) == 0 { return candidate }
+            if dir.hasSuffix("/.build") { break }
+        }
+        return nil
+    }
+
+    static func freePort() -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return UInt16(bigEndian: addr.sin_port)
+    }
+
+    init(binary: String, count: Int, extra: [String] = []) {
+        self.binary = binary
+        self.count = count
+        self.extra = extra
+        var template = Array("/tmp/bosun-cluster-XXXXXX".utf8CString)
+        root = String(cString: template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }!)
+        apiPorts = (0..<count).map { _ in ClusterProcess.freePort() }
+        peerPorts = (0..<count).map { _ in ClusterProcess.freePort() }
+    }
+
+    deinit {
+        for pid in pids.values { kill(pid, SIGKILL); waitpid(pid, nil, 0) }
+        _ = system("rm -rf '\(root)'")
+    }
+
+    func start(_ id: Int) {
+        let peers = (1...count).map { "\($0)=127.0.0.1:\(peerPorts[$0 - 1])" }.joined(separator: ",")
+        let apis = (1...count).map { "\($0)=127.0.0.1:\(apiPorts[$0 - 1])" }.joined(separator: ",")
+        let args = [binary, "master", "--id", "\(id)", "--peers", peers, "--api", "127.0.0.1:\(apiPorts[id - 1])",
+            "--data-dir", "\(root)/m\(id)", "--api-peers", apis] + extra
+        var pid: pid_t = 0
+        var cArgs = args.map { strdup($0) } + [nil]
+        defer { cArgs.forEach { free($0) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawn_file_actions_addopen(&actions, 1, "\(root)/m\(id).log", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, "\(root)/m\(id).log", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        precondition(posix_spawn(&pid, binary, &actions, nil, &cArgs, environ) == 0)
+        posix_spawn_file_actions_destroy(&actions)
+        pids[id] = pid
+    }
+
+    func startAll() { (1...count).forEach(start) }
+
+    func signal(_ id: Int, _ signal: Int32) {
+        guard let pid = pids[id] else { return }
+        kill(pid, signal)
+        if signal == SIGKILL || signal == SIGTERM {
+            waitpid(pid, nil, 0)
+            pids[id] = nil
+        }
+    }
+
+    func port(_ id: Int) -> UInt16 { apiPorts[id - 1] }
+
+    /// `/cluster/status` of master `id`, as a flat dictionary of its scalar fields.
+    func status(_ id: Int) -> [String: String]? {
+        guard let reply = HTTPTestClient.request("GET", port: port(id), path: "/cluster/status"), reply.status == 200 else { return nil }
+        var result: [String: String] = [:]
+        for key in ["role", "leader", "term", "commitIndex", "appliedIndex"] {
+            guard let range = reply.body.firstRange(of: "\"\(key)\":") else { continue }
+            let rest = reply.body[range.upperBound...]
+            result[key] = String(rest.prefix { $0 != "," && $0 != "}" }).filter { $0 != "\"" }
+        }
+        return result
+    }
+
+    /// The id of the master that says it leads, waiting up to `timeoutMs`.
+    func leader(among ids: [Int], timeoutMs: Int = 5000) -> Int? {
+        for _ in 0..<(timeoutMs / 50) {
+            if let id = ids.first(where: { status($0)?["role"] == "leader" }) { return id }
+            usleep(50_000)
+        }
+        return nil
+    }
+}
+
+/// A blocking HTTP/1.1 client for tests: one request per connection, with timeouts.
+enum HTTPTestClient {
+    static func request(_ method: String, port: UInt16, path: String, body: String? = nil, timeoutMs: Int = 3000) -> (status: Int, body: String)? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: timeoutMs / 1000, tv_usec: (timeoutMs % 1000) * 1000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard connected == 0 else { return nil }
+        let payload = Array((body ?? "").utf8)
+        let head = "\(method) \(path) HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: \(payload.count)\r\n\r\n"
+        let bytes = Array(head.utf8) + payload
+        guard bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else { return nil }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            received += buffer[0..<n]
+        }
+        let text = String(decoding: received, as: UTF8.self)
+        guard let status = text.split(separator: " ").dropFirst().first.flatMap({ Int($0) }),
+            let split = text.firstRange(of: "\r\n\r\n")
+        else { return nil }
+        return (status, String(text[split.upperBound...]))
+    }
+}
