@@ -2,8 +2,9 @@ import Glibc
 
 /// Relays a request to another master (the leader) and hands back its answer: the HTTP client a
 /// follower needs to forward writes and linearizable reads. One connection per request
-/// (`Connection: close`), a deadline on the whole exchange, and a 502/504 `Status` when the
-/// leader cannot be reached or does not answer in time.
+/// (`Connection: close`), a deadline on the whole exchange: 503 when the leader cannot be reached
+/// (nothing was delivered; retry), 504 when it does not answer in time (the outcome is unknown),
+/// 502 when its answer is malformed.
 final class HTTPForwarder {
     let loop: EventLoop
     let timeoutNs: UInt64
@@ -22,10 +23,12 @@ final class HTTPForwarder {
         var received: [UInt8] = []
         var done = false
         var timer: UInt64?
+        let address: PeerTransport.Address
         let respond: (HTTPResponse) -> Void
 
-        init(output: [UInt8], respond: @escaping (HTTPResponse) -> Void) {
+        init(output: [UInt8], address: PeerTransport.Address, respond: @escaping (HTTPResponse) -> Void) {
             self.output = output
+            self.address = address
             self.respond = respond
         }
     }
@@ -37,7 +40,7 @@ final class HTTPForwarder {
             head += "\(name): \(value)\r\n"
         }
         head += "Content-Length: \(request.body.count)\r\n\r\n"
-        let exchange = Exchange(output: Array(head.utf8) + request.body, respond: respond)
+        let exchange = Exchange(output: Array(head.utf8) + request.body, address: address, respond: respond)
         do {
             exchange.fd = try Socket.connect(host: address.host, port: address.port)
             try loop.register(exchange.fd, writable: true) { [unowned self] readable, writable, hangup in
@@ -45,7 +48,7 @@ final class HTTPForwarder {
             }
         } catch {
             if exchange.fd >= 0 { close(exchange.fd) }
-            respond(HTTPServer.status(502, reason: "BadGateway", message: "cannot reach the leader at \(address): \(error)"))
+            respond(HTTPForwarder.unreachable("cannot reach the leader at \(address): \(error)"))
             return
         }
         exchange.timer = loop.schedule(afterNs: timeoutNs) { [unowned self] in
@@ -60,7 +63,7 @@ final class HTTPForwarder {
             guard Socket.pendingError(exchange.fd) == 0,
                 let n = Socket.send(exchange.fd, exchange.output[exchange.sent...])
             else {
-                return finish(exchange, HTTPServer.status(502, reason: "BadGateway", message: "the leader closed the connection"))
+                return finish(exchange, HTTPForwarder.unreachable("the leader at \(exchange.address) refused or closed the connection"))
             }
             exchange.sent += n
             if exchange.sent == exchange.output.count { loop.watch(exchange.fd, writable: false) }
@@ -90,6 +93,13 @@ final class HTTPForwarder {
         loop.unregister(exchange.fd)
         close(exchange.fd)
         exchange.respond(response)
+    }
+
+    /// The leader is down or unreachable: the request was not delivered, so retrying is safe.
+    static func unreachable(_ message: String) -> HTTPResponse {
+        var response = HTTPServer.status(503, reason: "ServiceUnavailable", message: message)
+        response.headers.append(("Retry-After", "1"))
+        return response
     }
 
     /// Status line, headers (minus framing ones) and the body of a complete response.
