@@ -49,14 +49,13 @@ extension MasterServer {
         return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
     }
 
-    /// Validates the request and proposes the store operation; returns its sequence number.
-    func propose(_ route: APIRoute, _ request: HTTPRequest) throws(APIObject.Refusal) -> UInt64 {
-        let operation: KVRequest.Operation
+    /// Validates the request and builds the store operation to propose.
+    func operation(for route: APIRoute, _ request: HTTPRequest) throws(APIObject.Refusal) -> KVRequest.Operation {
         switch route {
         case .create(let kind, let ns):
             let object = try APIObject.parse(request.body, kind: kind, namespace: ns)
             let stamped = APIObject.stamp(object, uid: newUID(), creationTimestamp: now())
-            operation = .create(key: kind.key(namespace: ns, name: APIObject.name(of: object)), value: APIObject.encode(stamped))
+            return .create(key: kind.key(namespace: ns, name: APIObject.name(of: object)), value: APIObject.encode(stamped))
         case .replace(let kind, let ns, let name):
             let object = try APIObject.parse(request.body, kind: kind, namespace: ns)
             guard APIObject.name(of: object) == name else {
@@ -69,24 +68,40 @@ extension MasterServer {
             // Keep what the leader stamped at creation.
             let original = APIObject.parseStored(current.value)
             let stamped = APIObject.stamp(object, uid: original.uid ?? newUID(), creationTimestamp: original.created ?? now())
-            operation = .update(key: key, value: APIObject.encode(stamped), expectedVersion: try APIObject.resourceVersion(of: object))
+            return .update(key: key, value: APIObject.encode(stamped), expectedVersion: try APIObject.resourceVersion(of: object))
         case .delete(let kind, let ns, let name):
-            operation = .delete(key: kind.key(namespace: ns, name: name), expectedVersion: nil)
+            return .delete(key: kind.key(namespace: ns, name: name), expectedVersion: nil)
         default:
             preconditionFailure("not a write")
         }
+    }
+
+    /// Proposes a write and answers it once applied (or 504 after `writeTimeoutNs`). The waiter is
+    /// registered before proposing: on a single master the entry commits and applies inside
+    /// `propose` itself.
+    func write(_ route: APIRoute, _ request: HTTPRequest, _ respond: @escaping Responder) {
+        let operation: KVRequest.Operation
+        do { operation = try self.operation(for: route, request) } catch {
+            respond(HTTPServer.status(error.code, reason: error.reason, message: error.message))
+            return
+        }
         let sequence = takeSequence()
+        let timer = loop.schedule(afterNs: options.writeTimeoutNs) { [unowned self] in
+            self.waitingWrites.removeValue(forKey: sequence)?.respond(
+                HTTPServer.status(504, reason: "Timeout", message: "the write was not confirmed in time; its outcome is unknown"))
+        }
+        waitingWrites[sequence] = (route, respond, timer)
         do {
             _ = try driver.propose(KVRequest(client: session, sequence: sequence, operation: operation).encoded())
         } catch {
+            guard waitingWrites.removeValue(forKey: sequence) != nil else { return }
+            loop.cancel(timer)
             switch error {
-            case .notLeader: throw APIObject.Refusal(code: 503, reason: "ServiceUnavailable", message: "this master is not the leader")
-            case .transferInProgress: throw APIObject.Refusal(code: 503, reason: "ServiceUnavailable", message: "leadership is moving")
+            case .notLeader, .transferInProgress: respond(unavailable("leadership is moving; retry"))
             case .tooManyUncommittedBytes:
-                throw APIObject.Refusal(code: 429, reason: "TooManyRequests", message: "too many writes waiting to commit")
+                respond(HTTPServer.status(429, reason: "TooManyRequests", message: "too many writes waiting to commit"))
             }
         }
-        return sequence
     }
 
     /// The state machine: apply, and answer the request that proposed the entry, if it is ours.

@@ -55,7 +55,7 @@ public final class MasterServer {
     /// This process's client session in the store; sequences number its writes.
     let session: UInt64
     var nextSequence: UInt64 = 1
-    var waitingWrites: [UInt64: (route: APIRoute, body: String?, respond: Responder, timer: UInt64)] = [:]
+    var waitingWrites: [UInt64: (route: APIRoute, respond: Responder, timer: UInt64)] = [:]
     var waitingReads: [UInt64: (route: APIRoute, respond: Responder)] = [:]
     var nextReadContext: UInt64 = 1
     var proposedDefaultNamespace = false
@@ -172,18 +172,7 @@ public final class MasterServer {
                 respond(HTTPServer.status(404, reason: "NotFound", message: "namespaces \"\(ns)\" not found"))
                 return
             }
-            let sequence: UInt64
-            do {
-                sequence = try propose(route, request)
-            } catch {
-                respond(HTTPServer.status(error.code, reason: error.reason, message: error.message))
-                return
-            }
-            let timer = loop.schedule(afterNs: options.writeTimeoutNs) { [unowned self] in
-                self.waitingWrites.removeValue(forKey: sequence)?.respond(
-                    HTTPServer.status(504, reason: "Timeout", message: "the write was not confirmed in time; its outcome is unknown"))
-            }
-            waitingWrites[sequence] = (route, nil, respond, timer)
+            write(route, request, respond)
         }
     }
 }
