@@ -60,6 +60,7 @@ public final class RaftDriver {
         exit(1)
     }
     private var waitingReads: [ReadState] = []
+    private var processScheduled = false
     private var appliedIndex: LogIndex
 
     /// Opens the data directory, recovers, and joins the cluster (call `start`).
@@ -81,7 +82,7 @@ public final class RaftDriver {
     public func start() {
         transport.onMessage = { [unowned self] m in
             self.node.step(m)
-            self.process()
+            self.processSoon()
         }
         scheduleTick()
         process()
@@ -105,13 +106,24 @@ public final class RaftDriver {
 
     public func propose(_ data: [UInt8]) throws(RaftNode.ProposeError) -> LogIndex {
         let index = try node.propose(data)
-        process()
+        processSoon()
         return index
     }
 
     public func readIndex(context: UInt64) throws(RaftNode.ReadIndexError) {
         try node.readIndex(context: context)
-        process()
+        processSoon()
+    }
+
+    /// Handles the core's output once the loop has dispatched every event of this wake-up, so
+    /// proposals and messages that arrived together share one batch and one fdatasync.
+    private func processSoon() {
+        guard !processScheduled else { return }
+        processScheduled = true
+        loop.schedule(afterNs: 0) { [unowned self] in
+            self.processScheduled = false
+            self.process()
+        }
     }
 
     public func transferLeadership(to target: NodeID) {
