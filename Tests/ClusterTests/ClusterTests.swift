@@ -1,4 +1,6 @@
+import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 /// Real `bosun master` processes on 127.0.0.1 with real disks: kill the leader, pause it, lose a
@@ -106,9 +108,23 @@ struct ClusterTests {
         let leader = try #require(cluster.leader(among: [1, 2, 3]))
         #expect(Self.timeToWrite(cluster, ids: [leader], name: "before") != nil)
         cluster.signal(leader, SIGSTOP)
+        // A write sent to the paused leader waits in its socket until it resumes.
+        let port = cluster.port(leader)
+        let answer = Mutex<(status: Int, body: String)??>(nil)
+        let thread = Thread {
+            let reply = HTTPTestClient.request("POST", port: port, path: "/api/v1/namespaces/default/configmaps", body: Self.configMap("paused"), timeoutMs: 20_000)
+            answer.withLock { $0 = .some(reply) }
+        }
+        thread.start()
         let others = [1, 2, 3].filter { $0 != leader }
         #expect(Self.timeToWrite(cluster, ids: others, name: "during") != nil)
         cluster.signal(leader, SIGCONT)
+        for _ in 0..<300 where answer.withLock({ $0 == nil }) { usleep(50_000) }
+        let reply = answer.withLock { $0 } ?? nil
+        let committed = HTTPTestClient.request("GET", port: cluster.port(others[0]), path: "/api/v1/namespaces/default/configmaps/paused")
+        if reply?.status == 201 {
+            #expect(committed?.status == 200, "acknowledged but not committed")
+        }
         var steppedDown = false
         for _ in 0..<50 {
             if let s = cluster.status(leader), s["role"] != "leader" { steppedDown = true; break }
