@@ -1,5 +1,6 @@
 import CSystem
 import Glibc
+import Synchronization
 
 /// One epoll loop per process: it owns file descriptors and timers and runs every callback on its
 /// own thread, one at a time, so the deterministic core it drives is never entered concurrently.
@@ -14,6 +15,8 @@ public final class EventLoop {
     }
 
     private let epfd: Int32
+    /// Work posted from other threads, run on the loop.
+    public let handle: LoopHandle
     private var handlers: [Int32: IOHandler] = [:]
     private var timers: [Timer] = []
     private var timerBodies: [UInt64: () -> Void] = [:]
@@ -24,9 +27,18 @@ public final class EventLoop {
         let fd = csystem_epoll_create()
         guard fd >= 0 else { throw IOFailure(operation: "epoll_create1", path: "", code: errno) }
         epfd = fd
+        let wake = csystem_eventfd()
+        guard wake >= 0 else { throw IOFailure(operation: "eventfd", path: "", code: errno) }
+        handle = LoopHandle(wakeFD: wake)
+        try register(wake) { [unowned self] _, _, _ in
+            var counter: UInt64 = 0
+            _ = read(wake, &counter, 8)
+            for job in self.handle.takeAll() { job() }
+        }
     }
 
     deinit {
+        close(handle.wakeFD)
         close(epfd)
     }
 
@@ -108,5 +120,29 @@ public final class EventLoop {
 
     public func stop() {
         running = false
+    }
+}
+
+/// The one way into an event loop from another thread: post a closure; the loop runs it.
+public final class LoopHandle: Sendable {
+    let wakeFD: Int32
+    private let inbox = Mutex<[@Sendable () -> Void]>([])
+
+    init(wakeFD: Int32) {
+        self.wakeFD = wakeFD
+    }
+
+    /// Runs `job` on the loop's thread, soon.
+    public func execute(_ job: @escaping @Sendable () -> Void) {
+        inbox.withLock { $0.append(job) }
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    func takeAll() -> [@Sendable () -> Void] {
+        inbox.withLock { jobs in
+            defer { jobs = [] }
+            return jobs
+        }
     }
 }

@@ -84,7 +84,10 @@ public final class MasterServer {
                 }
                 self.store = restored
             },
-            snapshot: { [unowned self] in self.store.snapshot() })
+            snapshot: { [unowned self] in
+                let copy = self.store
+                return { copy.snapshot() }
+            })
         driver = try RaftDriver(loop: loop, options: driverOptions, machine: machine)
         driver.onReadState = { [unowned self] state in self.serveRead(state) }
         driver.onSoftState = { [unowned self] soft in

@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import Raft
 
@@ -31,10 +32,11 @@ public final class RaftDriver {
         public var apply: (Entry) -> Void
         /// Replaces the state with a snapshot's.
         public var restore: (Snapshot) -> Void
-        /// The state as snapshot bytes, covering everything applied.
-        public var snapshot: () -> [UInt8]
+        /// Captures the state now (cheaply: a value copy) and returns the work that encodes it as
+        /// snapshot bytes, which runs on another thread so the loop keeps serving.
+        public var snapshot: () -> @Sendable () -> [UInt8]
 
-        public init(apply: @escaping (Entry) -> Void, restore: @escaping (Snapshot) -> Void, snapshot: @escaping () -> [UInt8]) {
+        public init(apply: @escaping (Entry) -> Void, restore: @escaping (Snapshot) -> Void, snapshot: @escaping () -> @Sendable () -> [UInt8]) {
             self.apply = apply
             self.restore = restore
             self.snapshot = snapshot
@@ -61,6 +63,7 @@ public final class RaftDriver {
     }
     private var waitingReads: [ReadState] = []
     private var processScheduled = false
+    private var snapshotInProgress = false
     private var appliedIndex: LogIndex
 
     /// Opens the data directory, recovers, and joins the cluster (call `start`).
@@ -166,16 +169,66 @@ public final class RaftDriver {
         ready.forEach(onReadState)
     }
 
+    /// Every `snapshotEveryEntries` applied entries: capture the state on the loop, encode it and
+    /// write the file on a helper thread, then on the loop adopt the file (if no newer snapshot
+    /// arrived meanwhile) and compact the log. The loop never stalls on a large state.
     private func maybeSnapshot() {
-        guard appliedIndex >= node.snapshotIndex + options.snapshotEveryEntries else { return }
-        node.compact(through: appliedIndex, data: machine.snapshot())
-        guard let snap = node.latestSnapshot else { return }
-        do { try wal.saveSnapshot(snap, resetLog: false) } catch { fatal("\(error)") }
+        guard !snapshotInProgress, appliedIndex >= node.snapshotIndex + options.snapshotEveryEntries,
+            let term = node.term(at: appliedIndex)
+        else { return }
+        snapshotInProgress = true
+        let metadata = SnapshotMetadata(index: appliedIndex, term: term, configuration: node.configuration)
+        let encode = machine.snapshot()
+        let directory = options.dataDirectory
+        let handle = loop.handle
+        let finish = SnapshotCompletion(driver: self)
+        Thread.detachNewThread {
+            let data = encode()
+            let result = Result { () throws(WriteAheadLog.Failure) -> String in
+                try WriteAheadLog.writeSnapshotFile(Snapshot(metadata: metadata, data: data), directory: directory)
+            }
+            handle.execute { finish.run(metadata: metadata, data: data, file: result) }
+        }
+    }
+
+    fileprivate func adoptSnapshot(metadata: SnapshotMetadata, data: [UInt8], file: Result<String, WriteAheadLog.Failure>) {
+        snapshotInProgress = false
+        guard !stopped else { return }
+        switch file {
+        case .failure(let error):
+            fatal("\(error)")
+        case .success(let path):
+            guard metadata.index > node.snapshotIndex else {
+                unlink(path)  // A newer snapshot arrived from the leader meanwhile.
+                return
+            }
+            do {
+                try wal.adoptSnapshotFile(path, metadata: metadata, resetLog: false)
+            } catch {
+                return fatal("\(error)")
+            }
+            node.compact(through: metadata.index, data: data)
+        }
     }
 
     private func fatal(_ message: String) {
         guard !stopped else { return }
         stop()
         onFatal(message)
+    }
+}
+
+/// Carries a finished background snapshot back to its driver on the loop thread. The driver is
+/// only touched there; the box just travels through the loop's inbox.
+private final class SnapshotCompletion: @unchecked Sendable {
+    // Safe: created on the loop, and `run` is only called on the loop (via LoopHandle.execute).
+    let driver: RaftDriver
+
+    init(driver: RaftDriver) {
+        self.driver = driver
+    }
+
+    func run(metadata: SnapshotMetadata, data: [UInt8], file: Result<String, WriteAheadLog.Failure>) {
+        driver.adoptSnapshot(metadata: metadata, data: data, file: file)
     }
 }

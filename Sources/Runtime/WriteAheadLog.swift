@@ -97,32 +97,45 @@ public final class WriteAheadLog {
     /// Durably replaces the snapshot, then drops segments it makes redundant. With `resetLog` (a
     /// snapshot installed from the leader) every older segment goes: its entries may conflict.
     public func saveSnapshot(_ snapshot: Snapshot, resetLog: Bool) throws(Failure) {
+        let temporary = try WriteAheadLog.writeSnapshotFile(snapshot, directory: directory)
+        try adoptSnapshotFile(temporary, metadata: snapshot.metadata, resetLog: resetLog)
+    }
+
+    /// Writes `snapshot` to a temporary file in `directory` and fdatasyncs it; returns its path.
+    /// Touches nothing else, so it may run on another thread while the log is appended to.
+    public static func writeSnapshotFile(_ snapshot: Snapshot, directory: String) throws(Failure) -> String {
         var payload = BinaryWriter(capacity: snapshot.data.count + 64)
         snapshot.metadata.encode(into: &payload)
         payload.writeBytes(snapshot.data)
         var frame = BinaryWriter(capacity: payload.bytes.count + 8)
         frame.write(UInt32(payload.bytes.count))
         frame.write(WALRecord.checksum(payload.bytes))
-        let temporary = directory + "/snapshot.tmp"
-        try io { () throws(IOFailure) in
+        let temporary = directory + "/snapshot-\(snapshot.metadata.index).tmp"
+        do {
             let tmp = try FileIO.open(temporary, O_WRONLY | O_CREAT | O_TRUNC)
             defer { Glibc.close(tmp) }
             try FileIO.writeAll(tmp, frame.bytes + payload.bytes, path: temporary)
             try FileIO.dataSync(tmp, path: temporary)
+        } catch {
+            throw .io(error)
         }
+        return temporary
+    }
+
+    /// Makes a written snapshot file the snapshot (rename, fsync the directory), starts a fresh
+    /// segment that begins with the current hard state, and deletes the segments it covers.
+    public func adoptSnapshotFile(_ temporary: String, metadata: SnapshotMetadata, resetLog: Bool) throws(Failure) {
         try io { () throws(IOFailure) in
             try FileIO.rename(temporary, snapshotPath)
             try FileIO.syncDirectory(directory)
         }
-        // A fresh segment that starts with the current hard state, durable before anything older goes.
         if resetLog { currentLastIndex = 0 }
         try startSegment()
         try sync()
-        let index = snapshot.metadata.index
         var keep: [(path: String, lastIndex: LogIndex)] = []
         var dropping = true
         for segment in closedSegments {
-            if dropping && (resetLog || segment.lastIndex <= index) {
+            if dropping && (resetLog || segment.lastIndex <= metadata.index) {
                 try io { () throws(IOFailure) in try FileIO.remove(segment.path) }
             } else {
                 dropping = false
@@ -157,12 +170,13 @@ public final class WriteAheadLog {
     // MARK: Recovery
 
     private func recover() throws(Failure) -> PersistentState {
-        try io { () throws(IOFailure) in
-            try FileIO.makeDirectory(directory)
-            try FileIO.remove(directory + "/snapshot.tmp")
-        }
+        try io { () throws(IOFailure) in try FileIO.makeDirectory(directory) }
         var state = PersistentState()
         let names = try io { () throws(IOFailure) in try FileIO.list(directory) }
+        for name in names where name.hasSuffix(".tmp") {
+            // A snapshot that was being written when the process stopped.
+            try io { () throws(IOFailure) in try FileIO.remove(directory + "/" + name) }
+        }
         if names.contains("snapshot.bin") {
             state.snapshot = try readSnapshot()
         }
