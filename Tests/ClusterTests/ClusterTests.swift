@@ -100,6 +100,25 @@ struct ClusterTests {
         #expect(Self.timeToWrite(cluster, ids: [1, 2, 3, 4, 5], name: "four") != nil)
     }
 
+    /// SIGTERM on the leader: it hands leadership over before exiting, so writes resume without
+    /// waiting for an election timeout, and it exits cleanly.
+    @Test func sigtermHandsLeadershipOver() throws {
+        let cluster = ClusterProcess(binary: try Self.binary(), count: 3)
+        cluster.startAll()
+        let leader = try #require(cluster.leader(among: [1, 2, 3]))
+        #expect(Self.timeToWrite(cluster, ids: [1, 2, 3], name: "before") != nil)
+        let pid = try #require(cluster.pids[leader])
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        cluster.pids[leader] = nil
+        #expect(status == 0, "exit status \(status)")
+        let others = [1, 2, 3].filter { $0 != leader }
+        let newLeader = try #require(cluster.leader(among: others, timeoutMs: 2000))
+        #expect(cluster.status(newLeader)?["term"] != nil)
+        #expect(Self.timeToWrite(cluster, ids: others, name: "after", timeoutMs: 2000) != nil)
+    }
+
     /// A paused leader (SIGSTOP past the election timeout) steps down when it resumes; a write it
     /// took while paused is never acknowledged unless committed.
     @Test func pausedLeaderStepsDown() throws {
