@@ -18,6 +18,12 @@ struct Bosun {
 
     static func main() {
         signal(SIGPIPE, SIG_IGN)
+        // A parent may have spawned us with SIGTERM/SIGINT blocked (the mask is inherited).
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        sigaddset(&unblock, SIGTERM)
+        sigaddset(&unblock, SIGINT)
+        sigprocmask(SIG_UNBLOCK, &unblock, nil)
         var arguments = Array(CommandLine.arguments.dropFirst())
         let command = arguments.isEmpty ? "" : arguments.removeFirst()
         do {

@@ -110,9 +110,15 @@ struct ClusterTests {
         let pid = try #require(cluster.pids[leader])
         kill(pid, SIGTERM)
         var status: Int32 = 0
-        waitpid(pid, &status, 0)
+        var exited = false
+        for _ in 0..<100 where !exited {
+            exited = waitpid(pid, &status, WNOHANG) == pid
+            if !exited { usleep(50_000) }
+        }
+        #expect(exited, "the leader did not exit within 5 s of SIGTERM")
+        if !exited { kill(pid, SIGKILL); waitpid(pid, &status, 0) }
         cluster.pids[leader] = nil
-        #expect(status == 0, "exit status \(status)")
+        #expect(exited && status == 0, "exit status \(status)")
         let others = [1, 2, 3].filter { $0 != leader }
         let newLeader = try #require(cluster.leader(among: others, timeoutMs: 2000))
         #expect(cluster.status(newLeader)?["term"] != nil)
