@@ -9,25 +9,10 @@ cd "$(dirname "$0")/.."
 mode=api
 if [ "${1:-}" = soak ]; then mode=soak; shift; fi
 duration=${1:-5}
-swift build -c release --product bosun >/dev/null
-bin=.build/release/bosun
-dir=$(mktemp -d)
-api=(0 18280 18281 18282); peer=(0 19280 19281 19282)
-peers="1=127.0.0.1:${peer[1]},2=127.0.0.1:${peer[2]},3=127.0.0.1:${peer[3]}"
-apis="1=127.0.0.1:${api[1]},2=127.0.0.1:${api[2]},3=127.0.0.1:${api[3]}"
-pids=()
-for i in 1 2 3; do
-  "$bin" master --id "$i" --peers "$peers" --api "127.0.0.1:${api[$i]}" --data-dir "$dir/m$i" --api-peers "$apis" >>"$dir/m$i.log" 2>&1 &
-  pids+=($!)
-done
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+source scripts/cluster-lib.sh
+cluster_start 18280 19280
 leader=""
-until [ -n "$leader" ]; do
-  sleep 0.2
-  for i in 1 2 3; do
-    if curl -s -m 1 "127.0.0.1:${api[$i]}/cluster/status" | grep -q '"role":"leader"'; then leader=$i; fi
-  done
-done
+until [ -n "$leader" ]; do sleep 0.2; leader=$(cluster_leader); done
 base="http://127.0.0.1:${api[$leader]}/api/v1/namespaces/default/configmaps"
 until curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"metadata":{"name":"probe"}}' "$base" | grep -q '201\|409'; do sleep 0.1; done
 echo "machine: $(nproc) cores, $(date -u +%Y-%m-%d); leader master $leader"
