@@ -72,3 +72,69 @@ struct CommandLineTests {
         #expect(output.contains("corrupt write-ahead log") && output.contains("wal-0000000000000001.log"), "\(output)")
     }
 }
+
+/// `bosun up` as a newcomer runs it: a local cluster that serves, stops on Ctrl-C, and comes back
+/// on the same data.
+@Suite(.serialized)
+struct LocalClusterTests {
+    @Test func upServesStopsAndRestartsOnTheSameData() throws {
+        let binary = try #require(ClusterProcess.findBinary(), "run `swift build` first")
+        var template = Array("/tmp/bosun-up-XXXXXX".utf8CString)
+        let root = String(cString: template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }!)
+        defer { _ = system("rm -rf '\(root)'") }
+        let apiBase = ClusterProcess.freePort() / 10 * 10 % 50_000 + 10_000
+        let peerBase = apiBase + 10
+        func up() -> pid_t {
+            var pid: pid_t = 0
+            let args = [binary, "up", "--data-dir", root, "--api-port", "\(apiBase)", "--peer-port", "\(peerBase)"]
+            var cArgs = args.map { strdup($0) } + [nil]
+            defer { cArgs.forEach { free($0) } }
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            posix_spawn_file_actions_addopen(&actions, 1, "\(root)/up.log", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            precondition(posix_spawn(&pid, binary, &actions, nil, &cArgs, environ) == 0)
+            posix_spawn_file_actions_destroy(&actions)
+            return pid
+        }
+        func write(_ name: String) -> Bool {
+            for _ in 0..<100 {
+                for port in apiBase..<apiBase + 3 {
+                    if let reply = HTTPTestClient.request("POST", port: port, path: "/api/v1/namespaces/default/configmaps", body: ClusterTests.configMap(name), timeoutMs: 1000),
+                        reply.status == 201
+                    { return true }
+                }
+                usleep(100_000)
+            }
+            return false
+        }
+        func stop(_ pid: pid_t) -> Bool {
+            kill(pid, SIGINT)
+            for _ in 0..<100 {
+                if waitpid(pid, nil, WNOHANG) == pid { return true }
+                usleep(50_000)
+            }
+            kill(pid, SIGKILL)
+            waitpid(pid, nil, 0)
+            return false
+        }
+        let first = up()
+        #expect(write("kept"))
+        let cluster = try readText(root + "/cluster.json")
+        #expect(cluster.contains(#""api":"127.0.0.1:\#(apiBase)""#) && cluster.contains(#""id":3"#))
+        #expect(stop(first), "bosun up did not stop on SIGINT")
+        let second = up()
+        #expect(write("second"))
+        let list = HTTPTestClient.request("GET", port: apiBase + 1, path: "/api/v1/namespaces/default/configmaps")
+        #expect(list?.body.contains(#""name":"kept""#) == true)
+        #expect(stop(second))
+    }
+
+    func readText(_ path: String) throws -> String {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 65536)
+        let n = read(fd, &bytes, bytes.count)
+        return String(decoding: bytes.prefix(max(0, n)), as: UTF8.self)
+    }
+}
