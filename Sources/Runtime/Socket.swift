@@ -3,13 +3,22 @@ import Glibc
 
 /// Non-blocking TCP sockets over IPv4.
 enum Socket {
+    /// A numeric IPv4 address, or a host name resolved to its first IPv4 address (containers name
+    /// their peers). Resolution blocks; it happens only when a connection is opened.
     static func address(_ host: String, _ port: UInt16) throws(IOFailure) -> sockaddr_in {
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian
-        guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else {
-            throw IOFailure(operation: "parse address", path: host, code: EINVAL)
+        if inet_pton(AF_INET, host, &addr.sin_addr) == 1 { return addr }
+        var hints = addrinfo()
+        hints.ai_family = AF_INET
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result, let found = first.pointee.ai_addr else {
+            throw IOFailure(operation: "resolve", path: host, code: EHOSTUNREACH)
         }
+        defer { freeaddrinfo(result) }
+        found.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { addr.sin_addr = $0.pointee.sin_addr }
         return addr
     }
 

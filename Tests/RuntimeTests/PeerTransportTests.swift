@@ -125,3 +125,14 @@ struct PeerTransportTests {
         #expect(throws: FrameDecoder.Failure.checksumMismatch) { try corrupt.next() }
     }
 }
+
+/// Addresses: numeric, resolved by name, and refused when unresolvable.
+struct SocketAddressTests {
+    @Test func numericAndNamedAddresses() throws {
+        let numeric = try Socket.address("127.0.0.1", 80)
+        let named = try Socket.address("localhost", 80)
+        #expect(numeric.sin_addr.s_addr == named.sin_addr.s_addr)
+        #expect(UInt16(bigEndian: named.sin_port) == 80)
+        #expect(throws: IOFailure.self) { try Socket.address("no-such-host.invalid", 80) }
+    }
+}
