@@ -91,7 +91,10 @@ public final class MasterServer {
         driver = try RaftDriver(loop: loop, options: driverOptions, machine: machine)
         driver.onReadState = { [unowned self] state in self.serveRead(state) }
         driver.onSoftState = { [unowned self] soft in
-            if soft.role != .leader { self.failReads("leadership moved; retry") }
+            if soft.role != .leader {
+                self.failReads("leadership moved; retry")
+                self.proposedDefaultNamespace = false  // The proposal may be lost; the next leader term retries.
+            }
         }
         http = try HTTPServer(loop: loop, host: options.api.host, port: options.api.port) { [unowned self] request, respond in
             self.handle(request, respond)
