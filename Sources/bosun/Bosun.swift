@@ -40,6 +40,12 @@ struct Bosun {
         }
     }
 
+    /// Prints a line and flushes at once, so it shows up in logs and pipes too.
+    static func say(_ line: String) {
+        print(line)
+        fflush(nil)
+    }
+
     static func fail(_ message: String, status: Int32) -> Never {
         let bytes = Array((message + "\n").utf8)
         _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
@@ -81,7 +87,7 @@ struct Bosun {
         signal(SIGTERM) { _ in terminationRequested.store(true, ordering: .relaxed) }
         signal(SIGINT) { _ in terminationRequested.store(true, ordering: .relaxed) }
         master.start()
-        print("bosun master \(id): api http://\(api) peers \(bind)")
+        say("bosun master \(id): api http://\(api) peers \(bind)")
         watchForTermination(loop, master)
         loop.run()
     }

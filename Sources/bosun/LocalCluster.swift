@@ -22,13 +22,13 @@ enum LocalCluster {
                 "--data-dir", "\(dataDir)/master-\(id)", "--api-peers", apis,
             ]
             children.append((id, try spawn(args)))
-            print("master \(id): http://127.0.0.1:\(apiPort + id - 1)")
+            Bosun.say("master \(id): http://127.0.0.1:\(apiPort + id - 1)")
         }
         let members = children.map { child in
             #"{"id":\#(child.id),"pid":\#(child.pid),"api":"127.0.0.1:\#(apiPort + child.id - 1)","peer":"127.0.0.1:\#(peerPort + child.id - 1)"}"#
         }
         try writeFile("\(dataDir)/cluster.json", #"{"members":[\#(members.joined(separator: ","))]}"# + "\n")
-        print("cluster: \(dataDir)/cluster.json; Ctrl-C stops it")
+        Bosun.say("cluster: \(dataDir)/cluster.json; Ctrl-C stops it")
         signal(SIGINT) { _ in terminationRequested.store(true, ordering: .relaxed) }
         signal(SIGTERM) { _ in terminationRequested.store(true, ordering: .relaxed) }
         while !terminationRequested.load(ordering: .relaxed) {
@@ -36,7 +36,7 @@ enum LocalCluster {
             let pid = waitpid(-1, &status, WNOHANG)
             if pid > 0 {
                 let id = children.first { $0.pid == pid }?.id ?? 0
-                print("master \(id) (pid \(pid)) exited")
+                Bosun.say("master \(id) (pid \(pid)) exited")
                 children.removeAll { $0.pid == pid }
             }
             usleep(100_000)
@@ -46,7 +46,7 @@ enum LocalCluster {
             var status: Int32 = 0
             waitpid(child.pid, &status, 0)
         }
-        print("stopped")
+        Bosun.say("stopped")
     }
 
     static func spawn(_ args: [String]) throws -> pid_t {
