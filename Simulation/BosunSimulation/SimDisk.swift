@@ -24,8 +24,7 @@ struct SimDisk {
     /// entry at the same index (found by the simulator, seed 216).
     mutating func write(_ rd: Ready) {
         if let snap = rd.snapshot { saveSnapshot(snap, resetLog: true) }
-        if !rd.entries.isEmpty { append(.entries(rd.entries)) }
-        if let hs = rd.hardState { append(.hardState(hs)) }
+        WALRecord.records(for: rd).forEach { append($0) }
     }
 
     /// Replaces one record's bytes, as a failing disk might (for tests of recovery).
@@ -95,13 +94,9 @@ struct SimDisk {
         var state = PersistentState(snapshot: snapshot)
         for (number, frame) in frames.enumerated() {
             let isLast = number == frames.count - 1
-            let payload = Array(frame.dropFirst(WALRecord.headerBytes))
-            var header = BinaryReader(Array(frame.prefix(WALRecord.headerBytes)))
-            let length = try? header.readUInt32()
-            let stored = try? header.readUInt32()
-            let intact = length.map { Int($0) == payload.count } == true && stored == WALRecord.checksum(payload)
+            let intact = WALRecord.intactPayload(in: frame, at: 0).flatMap { $0.count + WALRecord.headerBytes == frame.count ? $0 : nil }
             var record: WALRecord?
-            if intact {
+            if let payload = intact {
                 do {
                     record = try WALRecord(payload: payload)
                 } catch {
@@ -110,7 +105,7 @@ struct SimDisk {
             } else if !isLast {
                 throw CorruptionError(record: number, reason: "checksum mismatch before the end of the log")
             } else if acceptTorn {
-                record = try? WALRecord(payload: payload)
+                record = try? WALRecord(payload: Array(frame.dropFirst(WALRecord.headerBytes)))
             }
             guard let record else {
                 frames.removeLast()  // Cut the torn tail.

@@ -29,10 +29,35 @@ public enum WALRecord: Equatable, Sendable {
             payload.write(UInt8(2))
             Entry.encode(entries, into: &payload)
         }
-        var frame = BinaryWriter(capacity: payload.bytes.count + WALRecord.headerBytes)
-        frame.write(UInt32(payload.bytes.count))
-        frame.write(WALRecord.checksum(payload.bytes))
-        return frame.bytes + payload.bytes
+        return WALRecord.frame(payload.bytes)
+    }
+
+    /// `payload` with the frame header in front: its length and masked checksum.
+    public static func frame(_ payload: [UInt8]) -> [UInt8] {
+        var frame = BinaryWriter(capacity: payload.count + headerBytes)
+        frame.write(UInt32(payload.count))
+        frame.write(checksum(payload))
+        return frame.bytes + payload
+    }
+
+    /// The payload of the frame at `offset` if the frame is complete and its checksum matches.
+    public static func intactPayload(in bytes: [UInt8], at offset: Int) -> [UInt8]? {
+        guard bytes.count - offset >= headerBytes else { return nil }
+        var header = BinaryReader(Array(bytes[offset..<offset + headerBytes]))
+        guard let length = try? header.readUInt32(), let stored = try? header.readUInt32(),
+            Int(length) <= maxPayloadBytes, bytes.count - offset - headerBytes >= Int(length)
+        else { return nil }
+        let payload = Array(bytes[offset + headerBytes..<offset + headerBytes + Int(length)])
+        return checksum(payload) == stored ? payload : nil
+    }
+
+    /// What a `Ready` writes, in the order the durability contract needs: entries, then the hard
+    /// state, so a commit index never reaches the disk ahead of the entries it covers.
+    public static func records(for rd: Ready) -> [WALRecord] {
+        var records: [WALRecord] = []
+        if !rd.entries.isEmpty { records.append(.entries(rd.entries)) }
+        if let hs = rd.hardState { records.append(.hardState(hs)) }
+        return records
     }
 
     /// Decodes a payload whose checksum has been verified.

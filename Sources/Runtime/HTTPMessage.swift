@@ -31,7 +31,7 @@ public struct HTTPRequest: Equatable, Sendable {
         guard parts.count == 2 else { return [] }
         return parts[1].split(separator: "&").map { pair in
             let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let decode = { (s: Substring) in HTTPRequest.percentDecode(String(s.replacingOccurrences(of: "+", with: " "))) }
+            let decode = { (s: Substring) in HTTPRequest.percentDecode(String(s.map { $0 == "+" ? " " : $0 })) }
             return (decode(kv[0]), kv.count > 1 ? decode(kv[1]) : "")
         }
     }
@@ -54,12 +54,6 @@ public struct HTTPRequest: Equatable, Sendable {
             }
         }
         return String(decoding: bytes, as: UTF8.self)
-    }
-}
-
-extension Substring {
-    func replacingOccurrences(of target: Character, with replacement: Character) -> Substring {
-        Substring(String(map { $0 == target ? replacement : $0 }))
     }
 }
 

@@ -73,15 +73,9 @@ public final class WriteAheadLog {
 
     /// Writes a batch's entries, then its hard state. Not durable until `sync()`.
     public func append(_ rd: Ready) throws(Failure) {
-        var bytes: [UInt8] = []
-        if !rd.entries.isEmpty {
-            bytes += WALRecord.entries(rd.entries).framed()
-            currentLastIndex = max(currentLastIndex, rd.entries.last!.index)
-        }
-        if let hs = rd.hardState {
-            bytes += WALRecord.hardState(hs).framed()
-            hardState = hs
-        }
+        let bytes = WALRecord.records(for: rd).flatMap { $0.framed() }
+        if let last = rd.entries.last { currentLastIndex = max(currentLastIndex, last.index) }
+        if let hs = rd.hardState { hardState = hs }
         guard !bytes.isEmpty else { return }
         if segmentSize >= options.segmentBytes { try startSegment() }
         try io { () throws(IOFailure) in try FileIO.writeAll(fd, bytes, path: segmentPath) }
@@ -107,14 +101,11 @@ public final class WriteAheadLog {
         var payload = BinaryWriter(capacity: snapshot.data.count + 64)
         snapshot.metadata.encode(into: &payload)
         payload.writeBytes(snapshot.data)
-        var frame = BinaryWriter(capacity: payload.bytes.count + 8)
-        frame.write(UInt32(payload.bytes.count))
-        frame.write(WALRecord.checksum(payload.bytes))
         let temporary = directory + "/snapshot-\(snapshot.metadata.index).tmp"
         do {
             let tmp = try FileIO.open(temporary, O_WRONLY | O_CREAT | O_TRUNC)
             defer { Glibc.close(tmp) }
-            try FileIO.writeAll(tmp, frame.bytes + payload.bytes, path: temporary)
+            try FileIO.writeAll(tmp, WALRecord.frame(payload.bytes), path: temporary)
             try FileIO.dataSync(tmp, path: temporary)
         } catch {
             throw .io(error)
@@ -206,7 +197,7 @@ public final class WriteAheadLog {
 
     private func readSnapshot() throws(Failure) -> Snapshot {
         let bytes = try io { () throws(IOFailure) in try FileIO.readAll(snapshotPath) }
-        guard let payload = WriteAheadLog.intactFrame(bytes, at: 0), 8 + payload.count == bytes.count else {
+        guard let payload = WALRecord.intactPayload(in: bytes, at: 0), WALRecord.headerBytes + payload.count == bytes.count else {
             throw .corrupt(file: snapshotPath, offset: 0, reason: "snapshot frame fails its checksum")
         }
         var r = BinaryReader(payload)
@@ -220,18 +211,6 @@ public final class WriteAheadLog {
         }
     }
 
-    /// The payload of a complete frame at `offset` whose checksum matches, or nil.
-    static func intactFrame(_ bytes: [UInt8], at offset: Int) -> [UInt8]? {
-        guard bytes.count - offset >= WALRecord.headerBytes else { return nil }
-        var header = BinaryReader(Array(bytes[offset..<offset + WALRecord.headerBytes]))
-        guard let length = try? header.readUInt32(), let stored = try? header.readUInt32(),
-            Int(length) <= WALRecord.maxPayloadBytes, bytes.count - offset - WALRecord.headerBytes >= Int(length)
-        else { return nil }
-        let start = offset + WALRecord.headerBytes
-        let payload = Array(bytes[start..<start + Int(length)])
-        return WALRecord.checksum(payload) == stored ? payload : nil
-    }
-
     /// Replays one segment; returns the highest entry index in it. A bad record is a torn tail only
     /// at the end of the last segment with no intact record anywhere after it; the tail is cut.
     private func replaySegment(_ path: String, isLast: Bool, into state: inout PersistentState) throws(Failure) -> LogIndex {
@@ -239,8 +218,8 @@ public final class WriteAheadLog {
         var offset = 0
         var lastIndex: LogIndex = 0
         while offset < bytes.count {
-            guard let payload = WriteAheadLog.intactFrame(bytes, at: offset) else {
-                let laterRecord = (offset + 1..<bytes.count).contains { WriteAheadLog.intactFrame(bytes, at: $0) != nil }
+            guard let payload = WALRecord.intactPayload(in: bytes, at: offset) else {
+                let laterRecord = (offset + 1..<bytes.count).contains { WALRecord.intactPayload(in: bytes, at: $0) != nil }
                 guard isLast && !laterRecord else {
                     throw .corrupt(file: path, offset: offset, reason: "record fails its checksum and intact records follow")
                 }

@@ -99,3 +99,18 @@ extension String {
         return parts
     }
 }
+
+/// What a follower relays from the leader: a well-formed answer passes through without its
+/// framing headers; a malformed one is refused (the follower answers 502).
+struct HTTPForwarderParseTests {
+    @Test func relaysWellFormedAnswers() throws {
+        let raw = Array("HTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".utf8)
+        let response = try #require(HTTPForwarder.parseResponse(raw))
+        #expect(response == HTTPResponse(status: 409, headers: [("Content-Type", "application/json")], body: Array("{}".utf8)))
+    }
+
+    @Test(arguments: ["", "HTTP/1.1 200 OK\r\n", "garbage\r\n\r\n", "HTTP/1.1 abc OK\r\n\r\n", "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n"])
+    func refusesMalformedAnswers(text: String) {
+        #expect(HTTPForwarder.parseResponse(Array(text.utf8)) == nil)
+    }
+}
