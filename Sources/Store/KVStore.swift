@@ -33,7 +33,7 @@ public struct KVStore: Sendable {
         public var position: LogIndex
     }
 
-    public private(set) var items: [String: Item] = [:]
+    public private(set) var items = ItemTable()
     var sessions: [UInt64: Session] = [:]
     /// The index of the last entry applied.
     public private(set) var appliedIndex: LogIndex = 0

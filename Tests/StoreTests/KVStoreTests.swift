@@ -1,5 +1,5 @@
 import Raft
-import Store
+@testable import Store
 import Testing
 
 struct KVStoreTests {
@@ -99,5 +99,35 @@ struct CodecTests {
         #expect(throws: DecodeError.self) { try short.readBytes() }
         var notUTF8 = BinaryReader([1, 0, 0, 0, 0xFF])
         #expect(throws: DecodeError(offset: 0, reason: "string is not UTF-8")) { try notUTF8.readString() }
+    }
+}
+
+/// The sharded item table behaves as one dictionary, and its shards do not depend on the process.
+struct ItemTableTests {
+    @Test func behavesAsADictionary() {
+        var table = ItemTable()
+        for i in 0..<1_000 { table["k\(i)"] = KVStore.Item(value: "v\(i)", version: LogIndex(i)) }
+        table["k7"] = KVStore.Item(value: "again", version: 9)
+        table["k8"] = nil
+        table["absent"] = nil
+        #expect(table.count == 999)
+        #expect(table["k7"]?.value == "again" && table["k8"] == nil && table["k9"]?.version == 9)
+        #expect(Set(table.keys).count == 999 && !table.keys.contains("k8"))
+    }
+
+    /// A copy shares storage until written; writing one key leaves the copy untouched.
+    @Test func copiesAreIndependent() {
+        var table = ItemTable()
+        table["a"] = KVStore.Item(value: "1", version: 1)
+        let captured = table
+        table["a"] = KVStore.Item(value: "2", version: 2)
+        #expect(captured["a"]?.value == "1" && table["a"]?.value == "2")
+    }
+
+    /// FNV-1a, fixed values: a per-process seeded hash would change these between runs.
+    @Test func shardsAreStable() {
+        #expect(ItemTable.shard(of: "") == 0xC5)
+        #expect(ItemTable.shard(of: "configmaps/default/a") == ItemTable.shard(of: "configmaps/default/a"))
+        #expect(ItemTable.shard(of: "a") == 0x2C)
     }
 }
