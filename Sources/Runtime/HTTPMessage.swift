@@ -81,12 +81,15 @@ public struct HTTPResponse: Equatable, Sendable {
 
     /// The bytes on the wire, with Content-Length and the connection header.
     public func serialized(keepAlive: Bool) -> [UInt8] {
+        Array((serializedHead(keepAlive: keepAlive) + "Content-Length: \(body.count)\r\n\r\n").utf8) + body
+    }
+
+    /// The status line and headers, without the blank line that ends them.
+    func serializedHead(keepAlive: Bool) -> String {
         var head = "HTTP/1.1 \(status) \(HTTPResponse.reason(status))\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
-        head += "Content-Length: \(body.count)\r\n"
         head += keepAlive ? "" : "Connection: close\r\n"
-        head += "\r\n"
-        return Array(head.utf8) + body
+        return head
     }
 
     public static func reason(_ status: Int) -> String {
@@ -98,14 +101,19 @@ public struct HTTPResponse: Equatable, Sendable {
         case 405: "Method Not Allowed"
         case 408: "Request Timeout"
         case 409: "Conflict"
+        case 410: "Gone"
         case 411: "Length Required"
         case 413: "Payload Too Large"
         case 414: "URI Too Long"
+        case 415: "Unsupported Media Type"
         case 422: "Unprocessable Entity"
+        case 429: "Too Many Requests"
         case 431: "Request Header Fields Too Large"
         case 500: "Internal Server Error"
         case 501: "Not Implemented"
+        case 502: "Bad Gateway"
         case 503: "Service Unavailable"
+        case 504: "Gateway Timeout"
         case 505: "HTTP Version Not Supported"
         default: "Status \(status)"
         }

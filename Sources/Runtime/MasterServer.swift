@@ -35,6 +35,10 @@ public final class MasterServer {
         public var snapshotEveryEntries: UInt64 = 10_000
         /// A write not applied within this time is answered 504 (its outcome is unknown).
         public var writeTimeoutNs: UInt64 = 10_000_000_000
+        /// How many recent changes are kept for watches that resume from a resourceVersion.
+        public var watchHistoryEvents = 10_000
+        /// How often a watch that asked for bookmarks gets one.
+        public var bookmarkIntervalNs: UInt64 = 30_000_000_000
 
         public init(id: NodeID, members: [Member], peerListen: PeerTransport.Address, api: PeerTransport.Address, dataDirectory: String) {
             self.id = id
@@ -45,18 +49,27 @@ public final class MasterServer {
         }
     }
 
-    typealias Responder = (HTTPResponse) -> Void
+    /// A write waiting for its entry to apply on this master.
+    struct PendingWrite {
+        let respond: HTTPResponder
+        let timer: UInt64
+        let completion: (KVStore.Applied) -> Void
+    }
 
     let loop: EventLoop
     let options: Options
     var store = KVStore()
+    /// The recent changes, for watches that resume from a resourceVersion.
+    var history: WatchHistory
+    var watchers: [Int: Watcher] = [:]
+    var nextWatcherID = 1
     var driver: RaftDriver!
     var http: HTTPServer!
     /// This process's client session in the store; sequences number its writes.
     let session: UInt64
     var nextSequence: UInt64 = 1
-    var waitingWrites: [UInt64: (route: APIRoute, respond: Responder, timer: UInt64)] = [:]
-    var waitingReads: [UInt64: (route: APIRoute, respond: Responder)] = [:]
+    var waitingWrites: [UInt64: PendingWrite] = [:]
+    var waitingReads: [UInt64: (respond: HTTPResponder, serve: () throws(APIError) -> HTTPResponse)] = [:]
     var nextReadContext: UInt64 = 1
     var proposedDefaultNamespace = false
     lazy var forwarder = HTTPForwarder(loop: loop)
@@ -64,6 +77,7 @@ public final class MasterServer {
     public init(loop: EventLoop, options: Options) throws {
         self.loop = loop
         self.options = options
+        history = WatchHistory(capacity: options.watchHistoryEvents, startingAfter: 0)
         var entropy = SystemRandomNumberGenerator()
         session = entropy.next() | 1
         var peers: [NodeID: PeerTransport.Address] = [:]
@@ -83,6 +97,8 @@ public final class MasterServer {
                     return
                 }
                 self.store = restored
+                self.history.reset(startingAfter: restored.appliedIndex)
+                self.endWatches(APIError.gone("the state was replaced by a snapshot; list again"))
             },
             snapshot: { [unowned self] in
                 let copy = self.store
@@ -96,6 +112,7 @@ public final class MasterServer {
                 self.proposedDefaultNamespace = false  // The proposal may be lost; the next leader term retries.
             }
         }
+        history = WatchHistory(capacity: options.watchHistoryEvents, startingAfter: driver.node.snapshotIndex)
         http = try HTTPServer(loop: loop, host: options.api.host, port: options.api.port) { [unowned self] request, respond in
             self.handle(request, respond)
         }
@@ -111,6 +128,7 @@ public final class MasterServer {
 
     /// Stops serving: leadership is handed over first when this master leads.
     public func stop() {
+        endWatches(nil)
         http.shutdown()
         driver.stop()
     }
@@ -128,27 +146,34 @@ public final class MasterServer {
             self.ensureDefaultNamespace()
             self.scheduleHousekeeping()
         }
+        loop.schedule(afterNs: options.bookmarkIntervalNs) { [unowned self] in self.sendBookmarks() }
     }
 
     /// The `default` namespace exists from the first start, as in Kubernetes.
     private func ensureDefaultNamespace() {
         let node = driver.node
         guard node.role == .leader, node.hasCommittedInTerm, node.appliedIndex >= node.commitIndex,
-            store.get(ResourceKind.namespaces.key(namespace: nil, name: "default")) == nil, !proposedDefaultNamespace
+            store.get(ResourceType.namespaces.key(namespace: nil, name: "default")) == nil, !proposedDefaultNamespace
         else { return }
         proposedDefaultNamespace = true
-        let object = APIObject.stamp(
-            ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "default"]], uid: newUID(), creationTimestamp: now())
-        let request = KVRequest(
-            client: session, sequence: takeSequence(),
-            operation: .create(key: ResourceKind.namespaces.key(namespace: nil, name: "default"), value: APIObject.encode(object)))
+        let path = ResourcePath(type: .namespaces, namespace: nil, name: nil, subresource: nil)
+        guard let object = try? Admission.create(path, ["metadata": ["name": "default"]], strict: true, stamp: stamp()) else { return }
+        let request = KVRequest(client: session, sequence: takeSequence(), operation: .create(key: ResourceType.namespaces.key(namespace: nil, name: "default"), value: object.text))
         _ = try? driver.propose(request.encoded())
     }
 
     // MARK: Requests
 
-    func handle(_ request: HTTPRequest, _ respond: @escaping Responder) {
-        let route = APIRoute(method: request.method, path: request.path)
+    func handle(_ request: HTTPRequest, _ respond: HTTPResponder) {
+        let route = APIRoute(path: request.path)
+        if case .resource(let path) = route {
+            do { try serveResource(path, request, respond) } catch { respond(errorResponse(error)) }
+            return
+        }
+        guard request.method == "GET" else {
+            respond(errorResponse(.methodNotAllowed(request.method, request.path)))
+            return
+        }
         switch route {
         case .health:
             respond(HTTPResponse(status: 200, headers: [("Content-Type", "text/plain")], body: Array("ok".utf8)))
@@ -156,29 +181,24 @@ public final class MasterServer {
             let node = driver.node
             let ready = node.leader != nil && node.appliedIndex >= node.commitIndex
             respond(HTTPResponse(status: ready ? 200 : 503, headers: [("Content-Type", "text/plain")], body: Array((ready ? "ok" : "not ready").utf8)))
-        case .clusterStatus:
-            respond(.json(200, clusterStatus()))
-        case .notFound:
-            respond(HTTPServer.status(404, reason: "NotFound", message: "the server could not find the requested resource"))
-        case .methodNotAllowed:
-            respond(HTTPServer.status(405, reason: "MethodNotAllowed", message: "method \(request.method) is not supported on \(request.path)"))
-        case .get, .list:
-            guard requireLeader(request, respond) else { return }
-            let context = nextReadContext
-            nextReadContext += 1
-            do {
-                try driver.readIndex(context: context)
-                waitingReads[context] = (route, respond)
-            } catch {
-                respond(unavailable("no leader to confirm the read"))
+        case .clusterStatus: respond(.json(200, clusterStatus()))
+        case .version: respond(jsonResponse(200, Discovery.version))
+        case .coreVersions: respond(jsonResponse(200, Discovery.coreVersions))
+        case .groups: respond(jsonResponse(200, Discovery.groups))
+        case .group(let name): respond(jsonResponse(200, Discovery.groupDocument(name)))
+        case .resourceList(let group, let version): respond(jsonResponse(200, Discovery.resourceList(group: group, version: version)))
+        case .openAPIRoot: respond(jsonResponse(200, Discovery.openAPIRoot))
+        case .openAPI(let group, let version):
+            if let document = Discovery.openAPI(group: group, version: version) {
+                respond(jsonResponse(200, document))
+            } else {
+                respond(errorResponse(.pathNotFound()))
             }
-        case .create(let kind, let ns), .replace(let kind, let ns, _), .delete(let kind, let ns, _):
-            guard requireLeader(request, respond) else { return }
-            if kind.isNamespaced, let ns, store.get(ResourceKind.namespaces.key(namespace: nil, name: ns)) == nil {
-                respond(HTTPServer.status(404, reason: "NotFound", message: "namespaces \"\(ns)\" not found"))
-                return
-            }
-            write(route, request, respond)
+        case .metrics, .notFound, .resource: respond(errorResponse(.pathNotFound()))
         }
     }
+
+    func jsonResponse(_ status: Int, _ body: JSON) -> HTTPResponse { .json(status, body.text) }
+
+    func errorResponse(_ error: APIError) -> HTTPResponse { .json(error.code, error.status.text) }
 }

@@ -31,6 +31,8 @@ public struct KVStore: Sendable {
         /// Where the request took effect: this entry's index, or for a retried request the index
         /// of its first application. A client's answer names this position in the total order.
         public var position: LogIndex
+        /// The item the request replaced or deleted, when it took effect here.
+        public var previous: Item?
     }
 
     public private(set) var items = ItemTable()
@@ -60,9 +62,10 @@ public struct KVStore: Sendable {
                 return Applied(request: request, result: .stale, position: entry.index)
             }
         }
+        let previous = items[request.operation.key]
         let result = execute(request.operation, at: entry.index)
         sessions[request.client] = Session(sequence: request.sequence, result: result, position: entry.index)
-        return Applied(request: request, result: result, position: entry.index)
+        return Applied(request: request, result: result, position: entry.index, previous: previous)
     }
 
     mutating func execute(_ operation: KVRequest.Operation, at index: LogIndex) -> KVResult {

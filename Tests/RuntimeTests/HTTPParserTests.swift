@@ -87,6 +87,6 @@ struct HTTPParserTests {
     @Test func responseSerialization() {
         let response = HTTPResponse.json(409, "{}", headers: [("Retry-After", "1")])
         #expect(String(decoding: response.serialized(keepAlive: false), as: UTF8.self)
-            == "HTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\nRetry-After: 1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+            == "HTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}")
     }
 }

@@ -1,0 +1,142 @@
+/// What the leader decides once, before proposing a write: values every master must apply
+/// identically, so they are chosen here and never at apply time.
+public struct WriteStamp: Sendable {
+    public var uid: String
+    /// Now, RFC 3339 in UTC.
+    public var now: String
+    /// Five characters appended to `metadata.generateName`.
+    public var nameSuffix: String
+
+    public init(uid: String, now: String, nameSuffix: String) {
+        self.uid = uid
+        self.now = now
+        self.nameSuffix = nameSuffix
+    }
+}
+
+/// How a write body becomes the object to store: decoding, type and schema checks (strict or
+/// not), the fields the server owns (`uid`, `creationTimestamp`, `generation`,
+/// `deletionTimestamp`), and the status subresource's rule that object writes keep the status
+/// and status writes keep everything else. Objects are stored without `resourceVersion`: it is
+/// the Raft index of the write, added when served.
+public enum Admission {
+    /// Refuses a body that is not JSON (protobuf, CBOR, YAML) with 415; a missing Content-Type
+    /// means JSON, as the Python client sends.
+    public static func checkContentType(_ contentType: String?) throws(APIError) {
+        guard let contentType else { return }
+        let media = contentType.split(separator: ";").first.map { String($0).trimmingSpaces.lowercased() } ?? ""
+        guard media.isEmpty || media == "application/json" || media == "*/*" else {
+            throw APIError(code: 415, reason: "UnsupportedMediaType",
+                           message: "the body of the request was in an unknown format - accepted media types include: application/json")
+        }
+    }
+
+    /// Parses a write body as JSON.
+    public static func decode(_ body: [UInt8]) throws(APIError) -> JSON {
+        do { return try JSONParser.parse(body) } catch {
+            throw .badRequest("the request body is not valid JSON: \(error)")
+        }
+    }
+
+    /// The object to store for a create.
+    public static func create(_ path: ResourcePath, _ body: JSON, strict: Bool, stamp: WriteStamp) throws(APIError) -> JSON {
+        var object = try checked(path, body, strict: strict, generateName: stamp.nameSuffix)
+        object[path: ["metadata", "uid"]] = .string(stamp.uid)
+        object[path: ["metadata", "creationTimestamp"]] = .string(stamp.now)
+        object[path: ["metadata", "deletionTimestamp"]] = nil
+        if hasGeneration(path.type) { object[path: ["metadata", "generation"]] = 1 }
+        if path.type.hasStatus {
+            switch path.type.plural {
+            case "pods": object["status"] = ["phase": "Pending"]
+            case "namespaces": object["status"] = ["phase": "Active"]
+            default: object["status"] = nil
+            }
+        }
+        return object
+    }
+
+    /// The object to store for a replace of the whole object (PUT, or the result of a PATCH).
+    public static func update(_ path: ResourcePath, _ body: JSON, current: JSON, strict: Bool) throws(APIError) -> JSON {
+        var object = try checked(path, body, strict: strict, generateName: nil)
+        let name = object[path: ["metadata", "name"]]?.stringValue ?? ""
+        guard name == path.name else {
+            throw .badRequest("the name of the object (\(name)) does not match the name on the URL (\(path.name ?? ""))")
+        }
+        for field in ["uid", "creationTimestamp", "deletionTimestamp", "generation"] {
+            object[path: ["metadata", field]] = current[path: ["metadata", field]]
+        }
+        switch path.subresource {
+        case nil:
+            if path.type.hasStatus { object["status"] = current["status"] }
+        case "status":
+            var kept = current
+            kept["status"] = object["status"]
+            object = kept
+        default:
+            throw .pathNotFound()
+        }
+        if hasGeneration(path.type), specOf(object) != specOf(current) {
+            object[path: ["metadata", "generation"]] = .number((current[path: ["metadata", "generation"]]?.intValue ?? 0) + 1)
+        }
+        object[path: ["metadata", "resourceVersion"]] = nil
+        return object
+    }
+
+    /// Whether a write leaves the object deleted: marked for deletion and no finalizer left.
+    public static func isReadyToDelete(_ object: JSON) -> Bool {
+        object[path: ["metadata", "deletionTimestamp"]] != nil && (object[path: ["metadata", "finalizers"]]?.arrayValue ?? []).isEmpty
+    }
+
+    /// The `metadata.resourceVersion` a client sent, for compare-and-swap.
+    public static func resourceVersion(of object: JSON) throws(APIError) -> UInt64? {
+        guard let rv = object[path: ["metadata", "resourceVersion"]], rv != .null, rv != "" else { return nil }
+        guard let text = rv.stringValue, let value = UInt64(text) else {
+            throw .badRequest("metadata.resourceVersion must be a decimal string")
+        }
+        return value
+    }
+
+    static func hasGeneration(_ type: ResourceType) -> Bool { type.schema.field("spec") != nil }
+
+    /// What changes the generation: the spec, or for types without one nothing.
+    static func specOf(_ object: JSON) -> JSON? { object["spec"] }
+
+    /// The body as an object of `path`'s type, checked: kind and apiVersion, metadata, the
+    /// namespace, the schema, and the type's own rules.
+    static func checked(_ path: ResourcePath, _ body: JSON, strict: Bool, generateName: String?) throws(APIError) -> JSON {
+        let type = path.type
+        guard case .object = body else { throw .badRequest("the request body must be a JSON object, not \(body.typeName)") }
+        var object = body
+        if let kind = object["kind"], kind != .string(type.kind) {
+            throw .badRequest("the kind in the body (\(kind.stringValue ?? kind.typeName)) does not match the expected kind (\(type.kind))")
+        }
+        if let apiVersion = object["apiVersion"], apiVersion != .string(type.apiVersion) {
+            throw .badRequest("the API version in the data (\(apiVersion.stringValue ?? apiVersion.typeName)) does not match the expected API version (\(type.apiVersion))")
+        }
+        object["kind"] = .string(type.kind)
+        object["apiVersion"] = .string(type.apiVersion)
+        guard case .object = object["metadata"] ?? .null else { throw .invalid(type, "", [FieldError(path: "metadata", message: "Required value")]) }
+        if let namespace = object[path: ["metadata", "namespace"]], namespace != .null, type.namespaced, namespace != .string(path.namespace ?? "") {
+            throw .badRequest("the namespace of the provided object does not match the namespace sent on the request")
+        }
+        object[path: ["metadata", "namespace"]] = type.namespaced ? path.namespace.map(JSON.string) : nil
+        object[path: ["metadata", "resourceVersion"]] = nil
+        object[path: ["metadata", "selfLink"]] = nil
+        if object[path: ["metadata", "name"]]?.stringValue ?? "" == "", let suffix = generateName,
+            let prefix = object[path: ["metadata", "generateName"]]?.stringValue, !prefix.isEmpty
+        {
+            object[path: ["metadata", "name"]] = .string(prefix + suffix)
+        }
+        let name = object[path: ["metadata", "name"]]?.stringValue ?? ""
+
+        var errors: [FieldError] = []
+        var unknown: [String] = []
+        type.schema.check(object, at: "", errors: &errors, unknown: &unknown)
+        if strict, let field = unknown.first {
+            throw .badRequest("\(type.kind) in version \"\(type.version)\" cannot be handled as a \(type.kind): strict decoding error: unknown field \"\(field)\"")
+        }
+        if errors.isEmpty { errors = Validation.check(type, object) }
+        guard errors.isEmpty else { throw .invalid(type, name, errors) }
+        return object
+    }
+}

@@ -1,0 +1,273 @@
+/// The three PATCH formats Kubernetes clients send, by `Content-Type`:
+/// - `application/merge-patch+json` (RFC 7386): objects merge, `null` deletes, lists replace.
+/// - `application/json-patch+json` (RFC 6902): a list of operations on JSON pointers.
+/// - `application/strategic-merge-patch+json`: a merge patch in which lists of objects with a
+///   merge key (containers by `name`, ports by `containerPort`, ...) merge item by item, with the
+///   directives `$patch: delete|replace|merge`, `$setElementOrder/<list>`, `$retainKeys` and
+///   `$deleteFromPrimitiveList/<list>`. This is what `kubectl apply` and the Python client send.
+public enum Patch {
+    public enum Format: String, Sendable {
+        case merge = "application/merge-patch+json"
+        case json = "application/json-patch+json"
+        case strategic = "application/strategic-merge-patch+json"
+
+        /// The format a Content-Type names (parameters such as `; charset=utf-8` ignored).
+        public init(contentType: String?) throws(APIError) {
+            let media = (contentType ?? "").split(separator: ";").first.map { String($0).trimmingSpaces.lowercased() } ?? ""
+            guard let format = Format(rawValue: media) else {
+                throw APIError(code: 415, reason: "UnsupportedMediaType",
+                               message: "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json")
+            }
+            self = format
+        }
+    }
+
+    /// `target` with `patch` applied; `schema` gives strategic merges their list keys.
+    public static func apply(_ format: Format, _ patch: JSON, to target: JSON, schema: Schema?) throws(APIError) -> JSON {
+        switch format {
+        case .merge:
+            guard case .object = patch else { throw .badRequest("a merge patch must be a JSON object") }
+            return mergePatch(target, patch)
+        case .json: return try jsonPatch(target, patch)
+        case .strategic:
+            guard case .object = patch else { throw .badRequest("a strategic merge patch must be a JSON object") }
+            return try strategic(target, patch, schema: schema) ?? [:]
+        }
+    }
+
+    // MARK: RFC 7386
+
+    static func mergePatch(_ target: JSON, _ patch: JSON) -> JSON {
+        guard case .object(let fields) = patch else { return patch }
+        var result: [String: JSON] = target.objectValue ?? [:]
+        for (key, value) in fields {
+            if value == .null {
+                result[key] = nil
+            } else {
+                result[key] = mergePatch(result[key] ?? .null, value)
+            }
+        }
+        return .object(result)
+    }
+
+    // MARK: RFC 6902
+
+    static func jsonPatch(_ target: JSON, _ patch: JSON) throws(APIError) -> JSON {
+        guard case .array(let operations) = patch else { throw .badRequest("a JSON patch must be an array of operations") }
+        var document = target
+        for (i, operation) in operations.enumerated() {
+            guard let op = operation["op"]?.stringValue else { throw .badRequest("JSON patch operation \(i) has no \"op\"") }
+            guard let path = operation["path"]?.stringValue else { throw .badRequest("JSON patch operation \(i) has no \"path\"") }
+            let pointer = try JSONPointer(path)
+            func value() throws(APIError) -> JSON {
+                guard let value = operation["value"] else { throw .badRequest("JSON patch operation \(i) (\(op)) has no \"value\"") }
+                return value
+            }
+            func from() throws(APIError) -> JSONPointer {
+                guard let from = operation["from"]?.stringValue else { throw .badRequest("JSON patch operation \(i) (\(op)) has no \"from\"") }
+                return try JSONPointer(from)
+            }
+            switch op {
+            case "add": try pointer.add(try value(), to: &document)
+            case "remove": _ = try pointer.remove(from: &document)
+            case "replace":
+                _ = try pointer.remove(from: &document)
+                try pointer.add(try value(), to: &document)
+            case "move":
+                let source = try from()
+                let moved = try source.remove(from: &document)
+                try pointer.add(moved, to: &document)
+            case "copy": try pointer.add(try from().get(document), to: &document)
+            case "test":
+                guard try pointer.get(document) == (try value()) else {
+                    throw APIError(code: 422, reason: "Invalid", message: "JSON patch test operation \(i) failed at \(path)")
+                }
+            default: throw .badRequest("JSON patch operation \(i) has an unknown op \(JSON.quoted(op))")
+            }
+        }
+        return document
+    }
+
+    // MARK: Strategic merge
+
+    static func child(_ schema: Schema?, _ key: String) -> Schema? {
+        switch schema {
+        case .object(let o)?: o.fields[key]
+        case .map(let item)?: item
+        default: nil
+        }
+    }
+
+    /// Nil means "delete this object" (`$patch: delete`).
+    static func strategic(_ target: JSON?, _ patch: JSON, schema: Schema?) throws(APIError) -> JSON? {
+        guard case .object(let fields) = patch else { return patch }
+        switch fields["$patch"]?.stringValue {
+        case "delete": return nil
+        case "replace": return .object(fields.filter { !$0.key.hasPrefix("$") })
+        case nil, "merge": break
+        case let other?: throw .badRequest("unknown strategic merge patch directive $patch: \(JSON.quoted(other))")
+        }
+        var result: [String: JSON] = target?.objectValue ?? [:]
+        if let retain = fields["$retainKeys"] {
+            guard let keys = retain.arrayValue?.compactMap(\.stringValue) else { throw .badRequest("$retainKeys must be a list of strings") }
+            result = result.filter { keys.contains($0.key) }
+        }
+        for key in fields.keys.sorted() where !key.hasPrefix("$") {
+            let value = fields[key]!
+            if value == .null {
+                result[key] = nil
+                continue
+            }
+            let fieldSchema = child(schema, key)
+            switch (fieldSchema, value) {
+            case (.list(let item, let mergeKey?)?, .array(let items)):
+                result[key] = .array(try mergeList(result[key]?.arrayValue ?? [], items, key: mergeKey, schema: item))
+            case (_, .object):
+                result[key] = try strategic(result[key], value, schema: fieldSchema)
+            default:
+                result[key] = value
+            }
+        }
+        for key in fields.keys.sorted() where key.hasPrefix("$deleteFromPrimitiveList/") {
+            let list = String(key.dropFirst("$deleteFromPrimitiveList/".count))
+            let remove = fields[key]!.arrayValue ?? []
+            if let current = result[list]?.arrayValue { result[list] = .array(current.filter { !remove.contains($0) }) }
+        }
+        for key in fields.keys.sorted() where key.hasPrefix("$setElementOrder/") {
+            let list = String(key.dropFirst("$setElementOrder/".count))
+            guard let order = fields[key]!.arrayValue, let current = result[list]?.arrayValue else { continue }
+            if case .list(_, let mergeKey?)? = child(schema, list) {
+                result[list] = .array(reorder(current, by: order.map { $0[mergeKey] }, key: { $0[mergeKey] }))
+            } else {
+                result[list] = .array(reorder(current, by: order, key: { $0 }))
+            }
+        }
+        return .object(result)
+    }
+
+    /// Items named in `order` first, in that order; the rest after, as they were.
+    static func reorder(_ items: [JSON], by order: [JSON?], key: (JSON) -> JSON?) -> [JSON] {
+        var ordered: [JSON] = []
+        var rest = items
+        for wanted in order {
+            if let i = rest.firstIndex(where: { key($0) == wanted }) { ordered.append(rest.remove(at: i)) }
+        }
+        return ordered + rest
+    }
+
+    static func mergeList(_ current: [JSON], _ patch: [JSON], key: String, schema: Schema) throws(APIError) -> [JSON] {
+        if patch.contains(where: { $0["$patch"] == "replace" }) {
+            return patch.filter { $0["$patch"] != "replace" }
+        }
+        var result = current
+        for item in patch {
+            guard case .object = item, let id = item[key] else {
+                throw .badRequest("strategic merge patch: an item of a list merged by \(JSON.quoted(key)) has no \(JSON.quoted(key))")
+            }
+            let existing = result.firstIndex { $0[key] == id }
+            if item["$patch"] == "delete" {
+                result.removeAll { $0[key] == id }
+            } else if let existing {
+                if let merged = try strategic(result[existing], item, schema: schema) { result[existing] = merged } else { result.remove(at: existing) }
+            } else if let added = try strategic(nil, item, schema: schema) {
+                result.append(added)
+            }
+        }
+        return result
+    }
+}
+
+/// An RFC 6901 pointer: `/spec/containers/0/image` (`~1` is '/', `~0` is '~', `-` past the end).
+struct JSONPointer {
+    var tokens: [String]
+
+    init(_ text: String) throws(APIError) {
+        guard text.isEmpty || text.hasPrefix("/") else { throw .badRequest("JSON pointer \(JSON.quoted(text)) must start with '/'") }
+        tokens = text.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map {
+            String($0).replacing("~1", with: "/").replacing("~0", with: "~")
+        }
+    }
+
+    func missing() -> APIError {
+        APIError(code: 422, reason: "Invalid", message: "JSON patch path /\(tokens.joined(separator: "/")) does not exist")
+    }
+
+    static func index(_ token: String, count: Int, allowEnd: Bool) -> Int? {
+        if allowEnd, token == "-" { return count }
+        guard let i = Int(token), i >= 0, i < count + (allowEnd ? 1 : 0), token == String(i) else { return nil }
+        return i
+    }
+
+    func get(_ document: JSON) throws(APIError) -> JSON {
+        var node = document
+        for token in tokens {
+            switch node {
+            case .object(let fields):
+                guard let next = fields[token] else { throw missing() }
+                node = next
+            case .array(let items):
+                guard let i = JSONPointer.index(token, count: items.count, allowEnd: false) else { throw missing() }
+                node = items[i]
+            default: throw missing()
+            }
+        }
+        return node
+    }
+
+    func add(_ value: JSON, to document: inout JSON) throws(APIError) {
+        try modify(&document, tokens[...]) { (parent: inout JSON, last: String) throws(APIError) in
+            switch parent {
+            case .object(var fields):
+                fields[last] = value
+                parent = .object(fields)
+            case .array(var items):
+                guard let i = JSONPointer.index(last, count: items.count, allowEnd: true) else { throw missing() }
+                items.insert(value, at: i)
+                parent = .array(items)
+            default: throw missing()
+            }
+        } whole: { () throws(APIError) -> JSON in value }
+    }
+
+    func remove(from document: inout JSON) throws(APIError) -> JSON {
+        var removed = JSON.null
+        try modify(&document, tokens[...]) { (parent: inout JSON, last: String) throws(APIError) in
+            switch parent {
+            case .object(var fields):
+                guard let old = fields.removeValue(forKey: last) else { throw missing() }
+                removed = old
+                parent = .object(fields)
+            case .array(var items):
+                guard let i = JSONPointer.index(last, count: items.count, allowEnd: false) else { throw missing() }
+                removed = items.remove(at: i)
+                parent = .array(items)
+            default: throw missing()
+            }
+        } whole: { () throws(APIError) -> JSON in throw APIError.badRequest("cannot remove the whole document") }
+        return removed
+    }
+
+    /// Walks to the parent of the last token and runs `body` on it.
+    private func modify(
+        _ node: inout JSON, _ rest: ArraySlice<String>, _ body: (inout JSON, String) throws(APIError) -> Void,
+        whole: () throws(APIError) -> JSON
+    ) throws(APIError) {
+        guard let first = rest.first else {
+            node = try whole()
+            return
+        }
+        if rest.count == 1 { return try body(&node, first) }
+        switch node {
+        case .object(var fields):
+            guard var child = fields[first] else { throw missing() }
+            try modify(&child, rest.dropFirst(), body, whole: whole)
+            fields[first] = child
+            node = .object(fields)
+        case .array(var items):
+            guard let i = JSONPointer.index(first, count: items.count, allowEnd: false) else { throw missing() }
+            try modify(&items[i], rest.dropFirst(), body, whole: whole)
+            node = .array(items)
+        default: throw missing()
+        }
+    }
+}
