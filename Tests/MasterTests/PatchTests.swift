@@ -1,0 +1,99 @@
+import Master
+import Testing
+
+struct PatchTests {
+    static func json(_ text: String) -> JSON { try! JSONParser.parse(text) }
+
+    /// RFC 7386's examples: objects merge, null deletes, anything else replaces.
+    @Test(arguments: [
+        (#"{"a":"b"}"#, #"{"a":"c"}"#, #"{"a":"c"}"#),
+        (#"{"a":"b"}"#, #"{"b":"c"}"#, #"{"a":"b","b":"c"}"#),
+        (#"{"a":"b"}"#, #"{"a":null}"#, #"{}"#),
+        (#"{"a":"b","b":"c"}"#, #"{"a":null}"#, #"{"b":"c"}"#),
+        (#"{"a":["b"]}"#, #"{"a":"c"}"#, #"{"a":"c"}"#),
+        (#"{"a":{"b":"c"}}"#, #"{"a":{"b":"d","c":null}}"#, #"{"a":{"b":"d"}}"#),
+        (#"{"a":[{"b":"c"}]}"#, #"{"a":[1]}"#, #"{"a":[1]}"#),
+        (#"{"e":null}"#, #"{"a":1}"#, #"{"a":1,"e":null}"#),
+        (#"{}"#, #"{"a":{"bb":{"ccc":null}}}"#, #"{"a":{"bb":{}}}"#),
+    ])
+    func mergePatch(target: String, patch: String, result: String) throws {
+        #expect(try Patch.apply(.merge, Self.json(patch), to: Self.json(target), schema: nil) == Self.json(result))
+    }
+
+    /// RFC 6902 operations, including escapes and the end-of-array marker.
+    @Test func jsonPatch() throws {
+        let target = Self.json(#"{"a":{"b":[1,2]},"x/y":1,"m~n":2}"#)
+        let patch = Self.json(#"""
+        [{"op":"add","path":"/a/b/-","value":3},{"op":"add","path":"/a/b/0","value":0},{"op":"remove","path":"/x~1y"},
+         {"op":"replace","path":"/m~0n","value":"r"},{"op":"copy","from":"/a/b","path":"/c"},{"op":"move","from":"/c","path":"/d"},
+         {"op":"test","path":"/a/b/3","value":3}]
+        """#)
+        #expect(try Patch.apply(.json, patch, to: target, schema: nil) == Self.json(#"{"a":{"b":[0,1,2,3]},"m~n":"r","d":[0,1,2,3]}"#))
+    }
+
+    /// Bad JSON patches fail with a clear error and change nothing.
+    @Test(arguments: [
+        (#"{"op":"add"}"#, 400, "a JSON patch must be an array of operations"),
+        (#"[{"path":"/a"}]"#, 400, "JSON patch operation 0 has no \"op\""),
+        (#"[{"op":"add","path":"/a"}]"#, 400, "JSON patch operation 0 (add) has no \"value\""),
+        (#"[{"op":"jump","path":"/a"}]"#, 400, "JSON patch operation 0 has an unknown op \"jump\""),
+        (#"[{"op":"remove","path":"/nope"}]"#, 422, "JSON patch path /nope does not exist"),
+        (#"[{"op":"add","path":"/a/7","value":1}]"#, 422, "JSON patch path /a/7 does not exist"),
+        (#"[{"op":"test","path":"/a/0","value":2}]"#, 422, "JSON patch test operation 0 failed at /a/0"),
+        (#"[{"op":"add","path":"a","value":1}]"#, 400, "JSON pointer \"a\" must start with '/'"),
+    ])
+    func badJSONPatches(patch: String, code: Int, message: String) {
+        do {
+            _ = try Patch.apply(.json, Self.json(patch), to: Self.json(#"{"a":[1]}"#), schema: nil)
+            Issue.record("patch \(patch) was accepted")
+        } catch {
+            #expect(error.code == code && error.message == message)
+        }
+    }
+
+    /// What `kubectl apply` sends when a Deployment's replicas and image change and a container
+    /// is removed: containers merge by name (the kept container keeps its ports), the removed
+    /// one goes, and the order follows `$setElementOrder`.
+    @Test func strategicMergeAsKubectlApplySendsIt() throws {
+        let current = Self.json(#"""
+        {"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},
+         "template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[
+           {"name":"side","image":"busybox"},
+           {"name":"main","image":"nginx:1.27","ports":[{"containerPort":80}],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}]}]}}}}
+        """#)
+        let patch = Self.json(#"""
+        {"spec":{"replicas":3,"template":{"spec":{"$setElementOrder/containers":[{"name":"main"}],
+         "containers":[{"image":"nginx:1.28","name":"main","env":[{"name":"B","$patch":"delete"},{"name":"C","value":"3"}]},{"$patch":"delete","name":"side"}]}}}}
+        """#)
+        let result = try Patch.apply(.strategic, patch, to: current, schema: ResourceType.deployments.schema)
+        #expect(result[path: ["spec", "replicas"]] == 3)
+        let containers = result[path: ["spec", "template", "spec", "containers"]]?.arrayValue ?? []
+        #expect(containers.count == 1)
+        #expect(containers.first == Self.json(#"{"name":"main","image":"nginx:1.28","ports":[{"containerPort":80}],"env":[{"name":"A","value":"1"},{"name":"C","value":"3"}]}"#))
+    }
+
+    /// `null` deletes a map key (a ConfigMap key removed from the manifest); `$patch: replace`
+    /// replaces; ports merge by containerPort; a list without a merge key is replaced.
+    @Test func strategicDirectives() throws {
+        let cm = Self.json(#"{"data":{"a":"1","b":"2"}}"#)
+        #expect(try Patch.apply(.strategic, Self.json(#"{"data":{"b":null,"c":"3"}}"#), to: cm, schema: ResourceType.configMaps.schema)
+            == Self.json(#"{"data":{"a":"1","c":"3"}}"#))
+        #expect(try Patch.apply(.strategic, Self.json(#"{"data":{"$patch":"replace","z":"9"}}"#), to: cm, schema: ResourceType.configMaps.schema)
+            == Self.json(#"{"data":{"z":"9"}}"#))
+        let pod = Self.json(#"{"spec":{"containers":[{"name":"a","image":"x","ports":[{"containerPort":80,"name":"http"}],"args":["1","2"]}]}}"#)
+        let patched = try Patch.apply(.strategic, Self.json(#"{"spec":{"containers":[{"name":"a","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443}],"args":["3"]}]}}"#),
+                                      to: pod, schema: ResourceType.pods.schema)
+        #expect(patched == Self.json(#"{"spec":{"containers":[{"name":"a","image":"x","ports":[{"containerPort":80,"name":"http","protocol":"TCP"},{"containerPort":443}],"args":["3"]}]}}"#))
+    }
+
+    /// Malformed strategic patches are refused.
+    @Test func badStrategicPatches() {
+        #expect(throws: APIError.self) { try Patch.apply(.strategic, Self.json("[1]"), to: [:], schema: nil) }
+        #expect(throws: APIError.self) { try Patch.apply(.strategic, Self.json(#"{"$patch":"explode"}"#), to: [:], schema: nil) }
+        #expect(throws: APIError.self) {
+            try Patch.apply(.strategic, Self.json(#"{"spec":{"containers":[{"image":"x"}]}}"#), to: [:], schema: ResourceType.pods.schema)
+        }
+        #expect(throws: APIError.self) { try Patch.Format(contentType: "application/xml") }
+        #expect((try? Patch.Format(contentType: "application/merge-patch+json; charset=utf-8")) == .merge)
+    }
+}
