@@ -32,7 +32,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "Raft"], path: "Tests/StoreTests"),
         .testTarget(name: "MasterTests", dependencies: ["Master", "Store", "Raft"], path: "Tests/MasterTests"),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Raft"], path: "Tests/RuntimeTests"),
-        .testTarget(name: "ClusterTests", path: "Tests/ClusterTests"),
+        .testTarget(name: "ClusterTests", dependencies: ["Master"], path: "Tests/ClusterTests"),
         .testTarget(
             name: "SimulationTests",
             dependencies: ["BosunSimulation", "Raft", "Store"],

@@ -105,7 +105,9 @@ final class ClusterProcess {
 
 /// A blocking HTTP/1.1 client for tests: one request per connection, with timeouts.
 enum HTTPTestClient {
-    static func request(_ method: String, port: UInt16, path: String, body: String? = nil, timeoutMs: Int = 3000) -> (status: Int, body: String)? {
+    static func request(
+        _ method: String, port: UInt16, path: String, body: String? = nil, contentType: String? = nil, timeoutMs: Int = 3000
+    ) -> (status: Int, body: String)? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var timeout = timeval(tv_sec: timeoutMs / 1000, tv_usec: (timeoutMs % 1000) * 1000)
@@ -118,7 +120,8 @@ enum HTTPTestClient {
         let connected = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         guard connected == 0 else { return nil }
         let payload = Array((body ?? "").utf8)
-        let head = "\(method) \(path) HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: \(payload.count)\r\n\r\n"
+        let type = contentType.map { "Content-Type: \($0)\r\n" } ?? ""
+        let head = "\(method) \(path) HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\(type)Content-Length: \(payload.count)\r\n\r\n"
         let bytes = Array(head.utf8) + payload
         guard bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else { return nil }
         var received: [UInt8] = []
