@@ -1,0 +1,220 @@
+import Master
+import Testing
+
+/// Manifests as kubectl users write them, and malformed ones with the exact place of the fault.
+struct YAMLTests {
+    static func json(_ text: String) -> JSON { try! JSONParser.parse(text) }
+    static func one(_ yaml: String) throws -> JSON {
+        let documents = try YAMLParser.parseDocuments(yaml)
+        try #require(documents.count == 1, "\(documents.count) documents")
+        return documents[0]
+    }
+
+    @Test func typicalDeploymentAndService() throws {
+        let yaml = """
+            # The web tier.
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata:
+              name: web            # the name
+              namespace: default
+              labels:
+                app.kubernetes.io/name: web
+                tier: "frontend"
+              annotations:
+                prometheus.io/scrape: "true"
+                description: 'It''s the web tier: serves "/"'
+            spec:
+              replicas: 3
+              revisionHistoryLimit: 0
+              selector:
+                matchLabels: {app.kubernetes.io/name: web}
+              strategy:
+                type: RollingUpdate
+                rollingUpdate:
+                  maxSurge: 25%
+                  maxUnavailable: 0
+              template:
+                metadata:
+                  labels:
+                    app.kubernetes.io/name: web
+                spec:
+                  containers:
+                  - name: nginx
+                    image: nginx:1.27.2
+                    imagePullPolicy: IfNotPresent
+                    args: ["--port", "8080", '--verbose']
+                    command:
+                      - /docker-entrypoint.sh
+                    ports:
+                    - containerPort: 8080
+                      name: http
+                      protocol: TCP
+                    env:
+                    - name: MODE
+                      value: "production"
+                    - name: ENABLED
+                      value: yes
+                    - name: EMPTY
+                      value: ""
+                    resources:
+                      requests: {cpu: 100m, memory: 64Mi}
+                      limits:
+                        cpu: 0.5
+                        memory: 128Mi
+                    readinessProbe:
+                      httpGet: {path: /healthz, port: 8080}
+                      periodSeconds: 10
+                  tolerations: []
+                  nodeSelector: {}
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {name: web}
+            spec:
+              ports: [{port: 80, targetPort: 8080}]
+            ...
+            """
+        let documents = try YAMLParser.parseDocuments(yaml)
+        #expect(documents.count == 2)
+        let deployment = documents[0]
+        #expect(deployment[path: ["metadata", "name"]] == "web")
+        #expect(deployment[path: ["metadata", "annotations"]] == ["prometheus.io/scrape": "true", "description": "It's the web tier: serves \"/\""])
+        #expect(deployment[path: ["spec", "replicas"]] == 3 && deployment[path: ["spec", "revisionHistoryLimit"]] == 0)
+        #expect(deployment[path: ["spec", "strategy", "rollingUpdate"]] == ["maxSurge": "25%", "maxUnavailable": 0])
+        let container = deployment[path: ["spec", "template", "spec", "containers"]]?.arrayValue?.first
+        #expect(container == Self.json(#"""
+            {"name":"nginx","image":"nginx:1.27.2","imagePullPolicy":"IfNotPresent","args":["--port","8080","--verbose"],
+             "command":["/docker-entrypoint.sh"],"ports":[{"containerPort":8080,"name":"http","protocol":"TCP"}],
+             "env":[{"name":"MODE","value":"production"},{"name":"ENABLED","value":"yes"},{"name":"EMPTY","value":""}],
+             "resources":{"requests":{"cpu":"100m","memory":"64Mi"},"limits":{"cpu":0.5,"memory":"128Mi"}},
+             "readinessProbe":{"httpGet":{"path":"/healthz","port":8080},"periodSeconds":10}}
+            """#))
+        #expect(deployment[path: ["spec", "template", "spec", "tolerations"]] == [] && deployment[path: ["spec", "template", "spec", "nodeSelector"]] == [:])
+        #expect(documents[1] == Self.json(#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"web"},"spec":{"ports":[{"port":80,"targetPort":8080}]}}"#))
+    }
+
+    @Test func blockScalars() throws {
+        let yaml = """
+            data:
+              nginx.conf: |
+                server {
+                  listen 80;
+                }
+              folded: >
+                one
+                two
+
+                three
+              stripped: |-
+                no newline
+              kept: |+
+                two newlines
+
+              indented: |2
+                  four spaces
+              last: end
+            """
+        let data = try Self.one(yaml)["data"]
+        #expect(data?["nginx.conf"] == "server {\n  listen 80;\n}\n")
+        #expect(data?["folded"] == "one two\nthree\n")
+        #expect(data?["stripped"] == "no newline")
+        #expect(data?["kept"] == "two newlines\n\n")
+        #expect(data?["indented"] == "  four spaces\n")
+        #expect(data?["last"] == "end")
+    }
+
+    @Test func scalarsAndQuoting() throws {
+        let value = try Self.one(#"""
+            a: ~
+            b:
+            c: True
+            d: -12
+            e: 0x1F
+            f: 1.5e3
+            g: .5
+            h: "tab\there \u00e9 \x41 \"q\""
+            i: 'single ''quoted'''
+            j: "folded
+              over lines"
+            k: plain text with spaces
+            l: "line\
+              joined"
+            "quoted key": 1
+            m: 1.0.3
+            n: 007
+            o: on
+            p: http://example.com/a#frag
+            q: a # comment
+            """#)
+        #expect(value == Self.json(#"""
+            {"a":null,"b":null,"c":true,"d":-12,"e":31,"f":1.5e3,"g":0.5,"h":"tab\there é A \"q\"","i":"single 'quoted'",
+             "j":"folded over lines","k":"plain text with spaces","l":"linejoined","quoted key":1,"m":"1.0.3","n":7,"o":"on",
+             "p":"http://example.com/a#frag","q":"a"}
+            """#))
+    }
+
+    @Test func sequencesAndFlowCollections() throws {
+        let value = try Self.one("""
+            items:
+            - a
+            -   - nested
+                - deeper
+            - key: v
+              other: w
+            -
+              late: x
+            flow: {a: [1, 2,
+              3], "b c": 'd', e: , f}
+            empty: []
+            """)
+        #expect(value == Self.json(#"{"items":["a",["nested","deeper"],{"key":"v","other":"w"},{"late":"x"}],"flow":{"a":[1,2,3],"b c":"d","e":null,"f":null},"empty":[]}"#))
+    }
+
+    @Test func documentsAndLineEndings() throws {
+        #expect(try YAMLParser.parseDocuments("").isEmpty)
+        #expect(try YAMLParser.parseDocuments("---\n# nothing\n---\n").isEmpty)
+        #expect(try YAMLParser.parseDocuments("--- \na: 1\n---\nb: 2\n...\n---\nc: 3").count == 3)
+        #expect(try YAMLParser.parseDocuments("a: 1\r\nb:\r\n  - x\r\n") == [Self.json(#"{"a":1,"b":["x"]}"#)])
+        #expect(try YAMLParser.parseDocuments(#"{"kind": "List", "items": [1]}"#) == [Self.json(#"{"kind":"List","items":[1]}"#)])
+    }
+
+    /// Each malformed manifest fails at a known line and column.
+    @Test(arguments: [
+        ("a: 1\n\tb: 2", "line 2, column 1: tabs are not allowed for indentation"),
+        ("a:\n  b: 1\n c: 2", "line 3, column 2: bad indentation of a mapping entry"),
+        ("a: 1\n  b: 2", "line 2, column 3: bad indentation of a mapping entry"),
+        ("a:\n  - x\n   - y", "line 3, column 4: bad indentation of a sequence entry"),
+        ("a: 'open\nb: 2", "line 1, column 4: unterminated single-quoted string"),
+        ("a: \"open", "line 1, column 4: unterminated double-quoted string"),
+        ("a: 1\na: 2", "line 2, column 1: duplicate key \"a\""),
+        ("a: &x 1\nb: *x", "line 1, column 4: anchors (&) are not supported"),
+        ("a: !!str 1", "line 1, column 4: tags (!) are not supported"),
+        ("a: b: c", "line 1, column 4: a mapping cannot start on the line of its key"),
+        ("- a: b: c", "line 1, column 6: a mapping cannot start on the line of its key"),
+        ("a: [1, 2", "line 1, column 4: unterminated flow collection"),
+        ("a: {b: 1 c: 2}", "line 1, column 11: expected ',' or '}' in a flow mapping"),
+        ("a: \"\\q\"", "line 1, column 5: invalid escape '\\q' in a double-quoted string"),
+        ("a: 'x' y", "line 1, column 8: unexpected text after the value"),
+        ("%YAML 1.2\n---\na: 1", "line 1, column 1: directives (%) are not supported"),
+        ("key: - x", "line 1, column 6: a sequence cannot start on the line of its key"),
+    ])
+    func malformed(yaml: String, message: String) {
+        do {
+            let documents = try YAMLParser.parseDocuments(yaml)
+            Issue.record("parsed as \(documents)")
+        } catch {
+            #expect(error.description == message)
+        }
+    }
+
+    /// Random text never crashes the parser.
+    @Test func randomTextNeverCrashes() {
+        var g = JSONTests.SplitMix(state: 7)
+        let alphabet = Array("ab: -#'\"|>[]{},\n  \t&*!\\0.~".utf8)
+        for _ in 0..<20_000 {
+            let bytes = (0..<Int.random(in: 0..<60, using: &g)).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &g)] }
+            _ = try? YAMLParser.parseDocuments(String(decoding: bytes, as: UTF8.self))
+        }
+    }
+}
