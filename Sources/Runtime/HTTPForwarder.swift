@@ -102,8 +102,9 @@ final class HTTPForwarder {
         return response
     }
 
-    /// Status line, headers (minus framing ones) and the body of a complete response.
-    static func parseResponse(_ bytes: [UInt8]) -> HTTPResponse? {
+    /// Status line, headers (minus framing ones, unless `keepFraming`) and the body of a complete
+    /// response.
+    static func parseResponse(_ bytes: [UInt8], keepFraming: Bool = false) -> HTTPResponse? {
         guard let headEnd = HTTPParser.find([13, 10, 13, 10], in: bytes, limit: bytes.count),
             let head = String(validating: bytes[0..<headEnd], as: UTF8.self)
         else { return nil }
@@ -114,7 +115,7 @@ final class HTTPForwarder {
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { return nil }
             let name = String(line[..<colon])
-            if ["content-length", "connection"].contains(name.lowercased()) { continue }
+            if !keepFraming, ["content-length", "connection"].contains(name.lowercased()) { continue }
             headers.append((name, line[line.index(after: colon)...].trimmingSpaces()))
         }
         return HTTPResponse(status: status, headers: headers, body: Array(bytes[(headEnd + 4)...]))

@@ -218,3 +218,59 @@ struct YAMLTests {
         }
     }
 }
+
+/// What `-o yaml` and `-o json` print reads back as the same value.
+struct YAMLWriterTests {
+    @Test func printsAsKubectlDoes() throws {
+        let value = try JSONParser.parse(#"{"kind":"Pod","metadata":{"name":"web","labels":{"a":"yes"}},"spec":{"containers":[{"name":"c","args":["-v","1"],"ports":[]}]},"data":{"conf":"line one\nline two\n"}}"#)
+        #expect(YAMLWriter.text(value) == """
+            data:
+              conf: |
+                line one
+                line two
+            kind: Pod
+            metadata:
+              labels:
+                a: "yes"
+              name: web
+            spec:
+              containers:
+              - args:
+                - -v
+                - "1"
+                name: c
+                ports: []
+
+            """)
+    }
+
+    @Test func randomValuesRoundTrip() throws {
+        var g = JSONTests.SplitMix(state: 99)
+        let words = ["a", "yes", "1", "1.5", "", " lead", "trail ", "x: y", "# no", "-", "- a", "-a", "line\nbreak", "end\n", "two\n\n",
+                     "tab\there", "quote\"d", "it's", "null", "~", "{x}", "[1]", "é", "0x10", "007", "on", "a #b", "*star", "&amp", "!bang", "\u{1}"]
+        func value(_ depth: Int) -> JSON {
+            switch Int.random(in: 0..<(depth > 3 ? 4 : 7), using: &g) {
+            case 0: return .null
+            case 1: return .bool(Bool.random(using: &g))
+            case 2: return .number(Int.random(in: -1000...1000, using: &g))
+            case 3: return .string(words[Int.random(in: 0..<words.count, using: &g)])
+            case 4: return .array((0..<Int.random(in: 0..<4, using: &g)).map { _ in value(depth + 1) })
+            default:
+                var fields: [String: JSON] = [:]
+                for _ in 0..<Int.random(in: 0..<4, using: &g) { fields[words[Int.random(in: 0..<words.count, using: &g)]] = value(depth + 1) }
+                return .object(fields)
+            }
+        }
+        for _ in 0..<2000 {
+            let original = value(0)
+            let yaml = YAMLWriter.text(original)
+            let parsed: [JSON]
+            do { parsed = try YAMLParser.parseDocuments(yaml) } catch {
+                Issue.record("\(error)\n\(original.text)\n---\n\(yaml)")
+                return
+            }
+            #expect(parsed == (original == .null ? [] : [original]), "\(original.text)\n---\n\(yaml)")
+            #expect(try JSONParser.parse(original.prettyText) == original)
+        }
+    }
+}
