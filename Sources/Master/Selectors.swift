@@ -231,7 +231,7 @@ public struct FieldSelector: Equatable, Sendable {
 
 extension StringProtocol {
     /// Without leading and trailing spaces and tabs.
-    var trimmingSpaces: String {
+    public var trimmingSpaces: String {
         let text = String(self)
         guard let first = text.firstIndex(where: { $0 != " " && $0 != "\t" }) else { return "" }
         let last = text.lastIndex(where: { $0 != " " && $0 != "\t" })!

@@ -14,7 +14,16 @@ struct Bosun {
                             [--peer-bind HOST:PORT] [--api-peers ID=HOST:PORT,...] [--snapshot-entries N]
                             [--watch-history N]
                bosun up [--masters 3|5] [--data-dir DIR] [--api-port 8080] [--peer-port 9080]
+               bosun apply|create -f FILE|DIR|- [-n NS]
+               bosun get TYPE [NAME...] [-o wide|json|yaml|name] [-l SELECTOR] [--field-selector F] [-n NS | -A] [-w]
+               bosun describe TYPE NAME [-n NS]
+               bosun delete (-f FILE | TYPE NAME... | TYPE/NAME) [-n NS] [--ignore-not-found]
+               bosun scale deployment NAME --replicas N [-n NS]
+               bosun cluster status
         Every master flag can also come from the environment: --data-dir from BOSUN_DATA_DIR, and so on.
+        The other commands reach the masters named by --masters URL,... or BOSUN_MASTERS, else those in
+        .bosun/cluster.json (written by bosun up), else http://127.0.0.1:8080; each moves to the next
+        master when one does not answer. Exit status: 0 done, 1 refused by the server, 2 usage error.
         """
 
     static func main() {
@@ -31,11 +40,15 @@ struct Bosun {
             switch command {
             case "master": try runMaster(arguments)
             case "up": try LocalCluster.run(arguments)
+            case "apply", "create", "delete", "get", "describe", "scale", "cluster":
+                exit(try ClientCommands.run(command, arguments, environment: environment()))
             case "help", "--help", "-h": print(usage)
             default: throw Flags.UsageError(message: command.isEmpty ? "say what to run" : "unknown command '\(command)'")
             }
         } catch let error as Flags.UsageError {
             fail("bosun: \(error)\n\(usage)", status: 2)
+        } catch let error as CommandFailure {
+            fail(error.message, status: error.status)
         } catch {
             fail("bosun: \(error)", status: 1)
         }

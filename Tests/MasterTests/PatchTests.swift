@@ -97,3 +97,19 @@ struct PatchTests {
         #expect((try? Patch.Format(contentType: "application/merge-patch+json; charset=utf-8")) == .merge)
     }
 }
+
+/// The three-way patch `apply` sends: desired fields set, fields dropped since the last apply
+/// deleted, fields nobody applied (set by others) left alone.
+struct ApplyPatchTests {
+    @Test func deletesOnlyWhatTheLastApplyHad() throws {
+        let last = PatchTests.json(#"{"metadata":{"labels":{"a":"1","b":"2"}},"spec":{"replicas":2,"template":{"spec":{"containers":[{"name":"main","image":"x:1"},{"name":"side","image":"y"}]}}}}"#)
+        let desired = PatchTests.json(#"{"metadata":{"labels":{"a":"1"}},"spec":{"template":{"spec":{"containers":[{"name":"main","image":"x:2"}]}}}}"#)
+        let live = PatchTests.json(#"{"metadata":{"labels":{"a":"1","b":"2","c":"3"}},"spec":{"replicas":5,"paused":false,"template":{"spec":{"containers":[{"name":"main","image":"x:1","ports":[{"containerPort":80}]},{"name":"side","image":"y"}]}}},"status":{"replicas":5}}"#)
+        let patch = ApplyPatch.patch(lastApplied: last, desired: desired, schema: ResourceType.deployments.schema)
+        let result = try Patch.apply(.strategic, patch, to: live, schema: ResourceType.deployments.schema)
+        #expect(result == PatchTests.json(#"{"metadata":{"labels":{"a":"1","c":"3"}},"spec":{"paused":false,"template":{"spec":{"containers":[{"name":"main","image":"x:2","ports":[{"containerPort":80}]}]}}},"status":{"replicas":5}}"#))
+        // Without a last-applied manifest nothing is deleted.
+        let first = try Patch.apply(.strategic, ApplyPatch.patch(lastApplied: nil, desired: desired, schema: ResourceType.deployments.schema), to: live, schema: ResourceType.deployments.schema)
+        #expect(first[path: ["metadata", "labels"]] == ["a": "1", "b": "2", "c": "3"] && first[path: ["spec", "replicas"]] == 5)
+    }
+}

@@ -1,0 +1,36 @@
+/// The strategic merge patch `apply` sends, as `kubectl apply` computes it: every field of the
+/// desired manifest, plus a deletion for each field (or list item, by merge key) that the last
+/// applied manifest had and the desired one no longer has. Fields set by others (the status, a
+/// scaled replica count the manifest never named) stay as they are.
+public enum ApplyPatch {
+    /// The annotation that keeps the last applied manifest, shared with kubectl.
+    public static let annotation = "kubectl.kubernetes.io/last-applied-configuration"
+
+    public static func patch(lastApplied: JSON?, desired: JSON, schema: Schema?) -> JSON {
+        guard case .object(let fields) = desired else { return desired }
+        var patch: [String: JSON] = [:]
+        let last = lastApplied?.objectValue ?? [:]
+        for (key, value) in fields {
+            let child = Patch.child(schema, key)
+            switch (value, child) {
+            case (.object, _):
+                patch[key] = self.patch(lastApplied: last[key], desired: value, schema: child)
+            case (.array(let items), .list(let itemSchema, let mergeKey?)?):
+                let lastItems = last[key]?.arrayValue ?? []
+                var merged: [JSON] = items.map { item in
+                    let previous = lastItems.first { $0[mergeKey] != nil && $0[mergeKey] == item[mergeKey] }
+                    return self.patch(lastApplied: previous, desired: item, schema: itemSchema)
+                }
+                for old in lastItems where old[mergeKey] != nil && !items.contains(where: { $0[mergeKey] == old[mergeKey] }) {
+                    merged.append(["$patch": "delete", mergeKey: old[mergeKey]!])
+                }
+                patch[key] = .array(merged)
+                patch["$setElementOrder/\(key)"] = .array(items.compactMap { $0[mergeKey].map { [mergeKey: $0] } })
+            default:
+                patch[key] = value
+            }
+        }
+        for key in last.keys where fields[key] == nil { patch[key] = .null }
+        return .object(patch)
+    }
+}
