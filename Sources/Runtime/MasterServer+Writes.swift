@@ -107,6 +107,8 @@ extension MasterServer {
         }
         let body = try Admission.decode(request.body)
         if let ns = path.namespace, store.get(ResourceType.namespaces.key(namespace: nil, name: ns)) == nil {
+            // `default` cannot be deleted: missing, it is still being created by a new cluster.
+            if ns == "default" { return respond(unavailable("the cluster is starting: the default namespace does not exist yet")) }
             throw .notFound(.namespaces, ns)
         }
         let object = try Admission.create(path, body, strict: Self.isStrict(request), stamp: stamp())
