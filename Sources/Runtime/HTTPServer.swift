@@ -232,11 +232,14 @@ public final class HTTPResponder {
     }
 
     private var sink: ((HTTPResponse) -> Void)?
+    /// Called with the status when the answer (or the stream) starts, for metrics.
+    public var onAnswer: ((Int) -> Void)?
 
     /// Sends the whole response. Later calls are ignored.
     public func callAsFunction(_ response: HTTPResponse) {
         guard !answered else { return }
         answered = true
+        onAnswer?(response.status)
         if let sink { return sink(response) }
         guard let server, let connection else { return }
         server.finish(connection, response, keepAlive: keepAlive)
@@ -247,6 +250,7 @@ public final class HTTPResponder {
     public func stream(status: Int, headers: [(name: String, value: String)]) -> HTTPStream? {
         guard !answered, let server, let connection else { return nil }
         answered = true
+        onAnswer?(status)
         return server.startStream(connection, status: status, headers: headers, keepAlive: keepAlive)
     }
 }

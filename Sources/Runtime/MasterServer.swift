@@ -72,6 +72,8 @@ public final class MasterServer {
     var waitingReads: [UInt64: (respond: HTTPResponder, serve: () throws(APIError) -> HTTPResponse)] = [:]
     var nextReadContext: UInt64 = 1
     var proposedDefaultNamespace = false
+    let metrics = APIMetrics()
+    var lastLeader: NodeID?
     lazy var forwarder = HTTPForwarder(loop: loop)
 
     public init(loop: EventLoop, options: Options) throws {
@@ -107,6 +109,10 @@ public final class MasterServer {
         driver = try RaftDriver(loop: loop, options: driverOptions, machine: machine)
         driver.onReadState = { [unowned self] state in self.serveRead(state) }
         driver.onSoftState = { [unowned self] soft in
+            if soft.leader != nil, soft.leader != self.lastLeader {
+                self.metrics.leaderChanges += 1
+                self.lastLeader = soft.leader
+            }
             if soft.role != .leader {
                 self.failReads("leadership moved; retry")
                 self.proposedDefaultNamespace = false  // The proposal may be lost; the next leader term retries.
@@ -166,6 +172,13 @@ public final class MasterServer {
 
     func handle(_ request: HTTPRequest, _ respond: HTTPResponder) {
         let route = APIRoute(path: request.path)
+        let start = monotonicNs()
+        let verb = APIMetrics.verb(method: request.method, route: route, watch: ["true", "1"].contains(request.queryValue("watch") ?? ""))
+        let resource: String
+        if case .resource(let path) = route { resource = path.type.plural + (path.subresource.map { "/" + $0 } ?? "") } else { resource = "" }
+        respond.onAnswer = { [unowned self] code in
+            self.metrics.record(verb: verb, resource: resource, code: code, seconds: Double(monotonicNs() - start) / 1e9)
+        }
         if case .resource(let path) = route {
             do { try serveResource(path, request, respond) } catch { respond(errorResponse(error)) }
             return
@@ -194,11 +207,35 @@ public final class MasterServer {
             } else {
                 respond(errorResponse(.pathNotFound()))
             }
-        case .metrics, .notFound, .resource: respond(errorResponse(.pathNotFound()))
+        case .metrics:
+            respond(HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")], body: Array(metricsPage().utf8)))
+        case .notFound, .resource: respond(errorResponse(.pathNotFound()))
         }
     }
 
     func jsonResponse(_ status: Int, _ body: JSON) -> HTTPResponse { .json(status, body.text) }
+
+    /// `GET /metrics`, in the Prometheus text format.
+    func metricsPage() -> String {
+        let node = driver.node
+        func gauge(_ name: String, _ type: String, _ help: String, _ value: String) -> [String] {
+            APIMetrics.help(name, type, help) + ["\(name) \(value)"]
+        }
+        var lines = metrics.requestLines()
+        lines += gauge("bosun_raft_term", "gauge", "The current Raft term.", "\(node.term)")
+        lines += gauge("bosun_raft_commit_index", "gauge", "The highest log index known committed.", "\(node.commitIndex)")
+        lines += gauge("bosun_raft_applied_index", "gauge", "The highest log index applied to the store.", "\(store.appliedIndex)")
+        lines += gauge("bosun_raft_is_leader", "gauge", "1 when this master leads.", node.role == .leader ? "1" : "0")
+        lines += gauge("bosun_raft_leader_changes_total", "counter", "Leaders seen change.", "\(metrics.leaderChanges)")
+        lines += gauge("bosun_raft_proposals_total", "counter", "Entries proposed by this master while leading.", "\(driver.proposals)")
+        lines += APIMetrics.help("bosun_wal_fsync_duration_seconds", "histogram", "fdatasync of each write-ahead log batch.")
+        lines += driver.fsyncLatency.lines("bosun_wal_fsync_duration_seconds", labels: "")
+        lines += gauge("bosun_snapshots_written_total", "counter", "Snapshots this master wrote.", "\(driver.snapshotsWritten)")
+        lines += gauge("bosun_snapshots_installed_total", "counter", "Snapshots installed from a leader.", "\(driver.snapshotsInstalled)")
+        lines += gauge("bosun_watches", "gauge", "Open watches.", "\(watchers.count)")
+        lines += gauge("bosun_watch_history_events", "gauge", "Changes kept for watches to resume from.", "\(history.count)")
+        return lines.joined(separator: "\n") + "\n"
+    }
 
     func errorResponse(_ error: APIError) -> HTTPResponse { .json(error.code, error.status.text) }
 }

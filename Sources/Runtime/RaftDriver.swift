@@ -64,6 +64,13 @@ public final class RaftDriver {
     private var waitingReads: [ReadState] = []
     private var processScheduled = false
     private var snapshotInProgress = false
+    /// Proposals accepted by the core.
+    public private(set) var proposals: UInt64 = 0
+    /// How long each fdatasync of a Ready batch took.
+    public private(set) var fsyncLatency = Histogram()
+    /// Snapshots written here and snapshots installed from a leader.
+    public private(set) var snapshotsWritten: UInt64 = 0
+    public private(set) var snapshotsInstalled: UInt64 = 0
     private var appliedIndex: LogIndex
 
     /// Opens the data directory, recovers, and joins the cluster (call `start`).
@@ -109,6 +116,7 @@ public final class RaftDriver {
 
     public func propose(_ data: [UInt8]) throws(RaftNode.ProposeError) -> LogIndex {
         let index = try node.propose(data)
+        proposals += 1
         processSoon()
         return index
     }
@@ -143,11 +151,16 @@ public final class RaftDriver {
             do {
                 if let snap = rd.snapshot {
                     try wal.saveSnapshot(snap, resetLog: true)
+                    snapshotsInstalled += 1
                     machine.restore(snap)
                     appliedIndex = snap.metadata.index
                 }
                 try wal.append(rd)
-                if rd.mustSync { try wal.sync() }
+                if rd.mustSync {
+                    let start = monotonicNs()
+                    try wal.sync()
+                    fsyncLatency.observe(seconds: Double(monotonicNs() - start) / 1e9)
+                }
             } catch {
                 return fatal("\(error)")
             }
@@ -208,6 +221,7 @@ public final class RaftDriver {
                 return fatal("\(error)")
             }
             node.compact(through: metadata.index, data: data)
+            snapshotsWritten += 1
         }
     }
 
