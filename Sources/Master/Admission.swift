@@ -20,12 +20,12 @@ public struct WriteStamp: Sendable {
 /// and status writes keep everything else. Objects are stored without `resourceVersion`: it is
 /// the Raft index of the write, added when served.
 public enum Admission {
-    /// Refuses a body that is not JSON (protobuf, CBOR, YAML) with 415; a missing Content-Type
-    /// means JSON, as the Python client sends.
+    /// Refuses a body in another serialization Kubernetes clients may send (protobuf, CBOR,
+    /// YAML) with 415. Anything else is read as JSON: a missing Content-Type (the Python client)
+    /// or curl's default form type (`curl -d`).
     public static func checkContentType(_ contentType: String?) throws(APIError) {
-        guard let contentType else { return }
-        let media = contentType.split(separator: ";").first.map { String($0).trimmingSpaces.lowercased() } ?? ""
-        guard media.isEmpty || media == "application/json" || media == "*/*" else {
+        let media = (contentType ?? "").split(separator: ";").first.map { String($0).trimmingSpaces.lowercased() } ?? ""
+        guard !["protobuf", "cbor", "yaml"].contains(where: { media.contains($0) }) else {
             throw APIError(code: 415, reason: "UnsupportedMediaType",
                            message: "the body of the request was in an unknown format - accepted media types include: application/json")
         }

@@ -28,6 +28,9 @@ struct Bosun {
 
     static func main() {
         signal(SIGPIPE, SIG_IGN)
+        // A write past a file size limit then fails with EFBIG, which stops the master with a
+        // clear error, instead of killing it silently.
+        signal(SIGXFSZ, SIG_IGN)
         // A parent may have spawned us with SIGTERM/SIGINT blocked (the mask is inherited).
         var unblock = sigset_t()
         sigemptyset(&unblock)

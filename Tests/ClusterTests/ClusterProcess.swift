@@ -10,6 +10,9 @@ final class ClusterProcess {
     let peerPorts: [UInt16]
     let extra: [String]
     var pids: [Int: pid_t] = [:]
+    /// When set, masters start under `prlimit --fsize`: a write past this many bytes fails (EFBIG),
+    /// as a full disk would make it fail.
+    var fileSizeLimitBytes: Int?
 
     /// The `bosun` executable next to the test bundle (built by `swift build`).
     static func findBinary() -> String? {
@@ -36,6 +39,30 @@ final class ClusterProcess {
         return UInt16(bigEndian: addr.sin_port)
     }
 
+    /// The first of 20 consecutive free ports, below the kernel's ephemeral range (where
+    /// `freePort` and every outgoing connection take theirs), so a cluster on consecutive ports
+    /// does not collide with the other tests' clusters.
+    static func freePortBlock() -> UInt16 {
+        while true {
+            let base = UInt16.random(in: 20_000...30_000) / 20 * 20
+            let fds = (base..<base + 20).map { port -> Int32 in
+                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                var addr = sockaddr_in()
+                addr.sin_family = sa_family_t(AF_INET)
+                addr.sin_port = port.bigEndian
+                addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+                let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+                if bound != 0 {
+                    close(fd)
+                    return -1
+                }
+                return fd
+            }
+            fds.filter { $0 >= 0 }.forEach { close($0) }
+            if !fds.contains(-1) { return base }
+        }
+    }
+
     init(binary: String, count: Int, extra: [String] = []) {
         self.binary = binary
         self.count = count
@@ -54,7 +81,8 @@ final class ClusterProcess {
     func start(_ id: Int) {
         let peers = (1...count).map { "\($0)=127.0.0.1:\(peerPorts[$0 - 1])" }.joined(separator: ",")
         let apis = (1...count).map { "\($0)=127.0.0.1:\(apiPorts[$0 - 1])" }.joined(separator: ",")
-        let args = [binary, "master", "--id", "\(id)", "--peers", peers, "--api", "127.0.0.1:\(apiPorts[id - 1])",
+        let limit = fileSizeLimitBytes.map { ["/usr/bin/prlimit", "--fsize=\($0)"] } ?? []
+        let args = limit + [binary, "master", "--id", "\(id)", "--peers", peers, "--api", "127.0.0.1:\(apiPorts[id - 1])",
             "--data-dir", "\(root)/m\(id)", "--api-peers", apis] + extra
         var pid: pid_t = 0
         var cArgs = args.map { strdup($0) } + [nil]
@@ -63,7 +91,19 @@ final class ClusterProcess {
         posix_spawn_file_actions_init(&actions)
         posix_spawn_file_actions_addopen(&actions, 1, "\(root)/m\(id).log", O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, "\(root)/m\(id).log", O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        precondition(posix_spawn(&pid, binary, &actions, nil, &cArgs, environ) == 0)
+        // Default signal dispositions and no blocked signal, as a shell would start it (the test
+        // runner blocks or ignores some).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        precondition(posix_spawn(&pid, args[0], &actions, &attributes, &cArgs, environ) == 0)
+        posix_spawnattr_destroy(&attributes)
         posix_spawn_file_actions_destroy(&actions)
         pids[id] = pid
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import Testing
 
@@ -82,7 +83,7 @@ struct LocalClusterTests {
         var template = Array("/tmp/bosun-up-XXXXXX".utf8CString)
         let root = String(cString: template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }!)
         defer { _ = system("rm -rf '\(root)'") }
-        let apiBase = ClusterProcess.freePort() / 10 * 10 % 50_000 + 10_000
+        let apiBase = ClusterProcess.freePortBlock()
         let peerBase = apiBase + 10
         func up() -> pid_t {
             var pid: pid_t = 0
@@ -136,5 +137,40 @@ struct LocalClusterTests {
         var bytes = [UInt8](repeating: 0, count: 65536)
         let n = read(fd, &bytes, bytes.count)
         return String(decoding: bytes.prefix(max(0, n)), as: UTF8.self)
+    }
+
+    /// The disk refuses a write (here EFBIG from a file size limit, as ENOSPC from a full disk):
+    /// the master stops with a clear error, and every write it acknowledged is there after a
+    /// restart without the limit.
+    @Test func diskFullStopsTheMasterAndLosesNothingAcknowledged() throws {
+        let cluster = ClusterProcess(binary: try #require(ClusterProcess.findBinary()), count: 1)
+        cluster.fileSizeLimitBytes = 300_000
+        cluster.start(1)
+        #expect(ClusterTests.timeToWrite(cluster, ids: [1], name: "first") != nil)
+        let pid = try #require(cluster.pids[1])
+        let filler = String(repeating: "x", count: 2000)
+        var acknowledged: [String] = []
+        for k in 0..<1000 {
+            let name = "full-\(k)"
+            guard let reply = HTTPTestClient.request("POST", port: cluster.port(1), path: "/api/v1/namespaces/default/configmaps",
+                                                     body: #"{"metadata":{"name":"\#(name)"},"data":{"k":"\#(filler)"}}"#)
+            else { break }
+            if reply.status == 201 { acknowledged.append(name) }
+        }
+        var status: Int32 = 0
+        #expect(waitpid(pid, &status, 0) == pid)
+        cluster.pids[1] = nil
+        #expect((status & 0x7F) == 0 && (status >> 8) & 0xFF == 1, "the master did not exit with status 1 (raw status \(status))")
+        let log = (try? String(contentsOfFile: "\(cluster.root)/m1.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("bosun: fatal:") && log.contains("File too large"), "\(log)")
+        #expect(acknowledged.count > 10 && acknowledged.count < 1000)
+
+        cluster.fileSizeLimitBytes = nil
+        cluster.start(1)
+        #expect(ClusterTests.timeToWrite(cluster, ids: [1], name: "after") != nil)
+        for name in acknowledged {
+            let reply = HTTPTestClient.request("GET", port: cluster.port(1), path: "/api/v1/namespaces/default/configmaps/\(name)")
+            #expect(reply?.status == 200, "acknowledged \(name) was lost")
+        }
     }
 }

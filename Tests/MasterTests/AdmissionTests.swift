@@ -132,3 +132,15 @@ struct RouteTests {
         #expect(ResourceType.named("widgets") == nil)
     }
 }
+
+/// Bodies in other serializations are refused; JSON under any other label is read as JSON.
+struct ContentTypeTests {
+    @Test func onlyOtherSerializationsAreRefused() {
+        for accepted in [nil, "application/json", "application/json; charset=utf-8", "application/x-www-form-urlencoded", "*/*", "text/plain"] {
+            #expect((try? Admission.checkContentType(accepted)) != nil, "\(accepted ?? "none")")
+        }
+        for refused in ["application/vnd.kubernetes.protobuf", "application/cbor", "application/yaml", "application/apply-patch+yaml"] {
+            #expect(throws: APIError.self) { try Admission.checkContentType(refused) }
+        }
+    }
+}
