@@ -79,6 +79,7 @@ public final class MasterServer {
     public init(loop: EventLoop, options: Options) throws {
         self.loop = loop
         self.options = options
+        // Restoring a snapshot (below, when the driver opens the log) resets it to start there.
         history = WatchHistory(capacity: options.watchHistoryEvents, startingAfter: 0)
         var entropy = SystemRandomNumberGenerator()
         session = entropy.next() | 1
@@ -118,7 +119,6 @@ public final class MasterServer {
                 self.proposedDefaultNamespace = false  // The proposal may be lost; the next leader term retries.
             }
         }
-        history = WatchHistory(capacity: options.watchHistoryEvents, startingAfter: driver.node.snapshotIndex)
         http = try HTTPServer(loop: loop, host: options.api.host, port: options.api.port) { [unowned self] request, respond in
             self.handle(request, respond)
         }

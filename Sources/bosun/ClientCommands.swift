@@ -43,6 +43,7 @@ struct ClientCommands {
         case "delete": return try commands.delete(positional)
         case "get":
             guard let type = positional.first else { throw Flags.UsageError(message: "get needs a resource type, e.g. bosun get pods") }
+            if type == "all", positional.count == 1 { return try commands.getAll() }
             return try commands.get(try resolve(type), names: Array(positional.dropFirst()))
         case "describe":
             guard positional.count == 2 else { throw Flags.UsageError(message: "describe needs a resource type and a name") }
@@ -237,6 +238,31 @@ struct ClientCommands {
     }
 
     func type(_ type: ResourceType, _ ns: String?) -> String { type.collectionPath(ns) }
+
+    /// `get all`: one table per type in the `all` category, names prefixed with the type.
+    func getAll() throws -> Int32 {
+        let allNamespaces = arguments.isSet("all-namespaces")
+        var sections: [String] = []
+        for type in ResourceType.all where type.categories.contains("all") {
+            let ns = allNamespaces ? nil : namespace
+            var table = try client.json("GET", type.collectionPath(ns) + query(watch: false, resourceVersion: nil), accept: Self.tableAccept)
+            guard var rows = table["rows"]?.arrayValue, !rows.isEmpty else { continue }
+            for i in rows.indices {
+                guard var cells = rows[i]["cells"]?.arrayValue, let name = cells.first else { continue }
+                cells[0] = .string("\(type.displayName)/\(TablePrinter.cellText(name))")
+                rows[i]["cells"] = .array(cells)
+            }
+            table["rows"] = .array(rows)
+            var printer = TablePrinter(wide: arguments.value("output") == "wide", withNamespace: allNamespaces)
+            sections.append(printer.format(printer.lines(table, header: true)))
+        }
+        if sections.isEmpty {
+            Self.err(allNamespaces ? "No resources found\n" : "No resources found in \(namespace) namespace.\n")
+        } else {
+            Self.out(sections.joined(separator: "\n"))
+        }
+        return 0
+    }
 
     // MARK: describe
 

@@ -89,6 +89,13 @@ struct CLITests {
             if deleted.status != 0 { usleep(100_000) }
         }
         #expect(deleted.out == "configmap \"one\" deleted\nconfigmap \"two\" deleted\n", "\(deleted)")
+        // The example in the README.
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs/examples/web.yaml").path
+        let applied = try cli.run(["apply", "-f", example])
+        #expect(applied.out == "configmap/web-config created\ndeployment.apps/web configured\n", "\(applied)")
+        let all = try cli.run(["get", "all"]).out
+        #expect(all.hasPrefix("NAME ") && all.contains("deployment.apps/web   0/2"), "\(all)")
         let missing = try cli.run(["get", "cm", "one"])
         #expect(missing.status == 1 && missing.err.contains("Error from server (NotFound): configmaps \"one\" not found"), "\(missing)")
     }
