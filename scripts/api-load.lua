@@ -1,7 +1,9 @@
--- wrk script for the Bosun API: POST configmaps with unique names (or GET when LOAD_METHOD=GET),
--- and a RESULT line with requests/s, p50 and p99 latency and non-2xx counts.
+-- wrk script for the Bosun API: POST configmaps with unique names (pods when LOAD_KIND=pods), or
+-- GET when LOAD_METHOD=GET, and a RESULT line with requests/s, p50 and p99 latency and non-2xx
+-- counts.
 --   wrk -t2 -c16 -d5s -s scripts/api-load.lua http://127.0.0.1:8080/api/v1/namespaces/default/configmaps
 local method = os.getenv("LOAD_METHOD") or "POST"
+local kind = os.getenv("LOAD_KIND") or "configmaps"
 local prefix = os.getenv("LOAD_PREFIX") or ("w" .. os.time())
 local counter = 0
 local thread_id = 0
@@ -23,6 +25,9 @@ function request()
   if method == "GET" then return wrk.format("GET") end
   counter = counter + 1
   local name = prefix .. "-t" .. tid .. "-" .. counter
+  if kind == "pods" then
+    return wrk.format(method, nil, nil, '{"metadata":{"name":"' .. name .. '","labels":{"app":"bench"}},"spec":{"containers":[{"name":"main","image":"nginx:1.27","ports":[{"containerPort":80}],"resources":{"requests":{"cpu":"100m","memory":"64Mi"}}}]}}')
+  end
   return wrk.format(method, nil, nil, '{"metadata":{"name":"' .. name .. '"},"data":{"v":"0123456789abcdef0123456789abcdef"}}')
 end
 

@@ -133,34 +133,30 @@ extension JSON {
     }
 
     /// A JSON string literal: quotes, backslashes and control characters escaped; everything else
-    /// (including non-ASCII) written as UTF-8.
+    /// (including non-ASCII) written as UTF-8. Appends to `out` in place (never through
+    /// `out.unicodeScalars`, whose mutation copies the whole string).
     public static func writeString(_ s: String, into out: inout String) {
         out += "\""
-        var plainStart = s.unicodeScalars.startIndex
-        var index = plainStart
-        let scalars = s.unicodeScalars
-        while index < scalars.endIndex {
-            let c = scalars[index]
-            let escape: String?
-            switch c {
-            case "\"": escape = "\\\""
-            case "\\": escape = "\\\\"
-            case "\n": escape = "\\n"
-            case "\r": escape = "\\r"
-            case "\t": escape = "\\t"
-            case _ where c.value < 0x20:
-                let hex = String(c.value, radix: 16)
-                escape = "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: escape = nil
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            out += s
+        } else {
+            var escaped: [UInt8] = []
+            escaped.reserveCapacity(s.utf8.count + 8)
+            for byte in s.utf8 {
+                switch byte {
+                case 0x22: escaped += [0x5C, 0x22]
+                case 0x5C: escaped += [0x5C, 0x5C]
+                case 0x0A: escaped += [0x5C, UInt8(ascii: "n")]
+                case 0x0D: escaped += [0x5C, UInt8(ascii: "r")]
+                case 0x09: escaped += [0x5C, UInt8(ascii: "t")]
+                case ..<0x20:
+                    let hex = Array("0123456789abcdef".utf8)
+                    escaped += [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+                default: escaped.append(byte)
+                }
             }
-            if let escape {
-                out.unicodeScalars.append(contentsOf: scalars[plainStart..<index])
-                out += escape
-                plainStart = scalars.index(after: index)
-            }
-            index = scalars.index(after: index)
+            out += String(decoding: escaped, as: UTF8.self)
         }
-        out.unicodeScalars.append(contentsOf: scalars[plainStart..<scalars.endIndex])
         out += "\""
     }
 

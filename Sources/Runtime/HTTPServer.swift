@@ -1,4 +1,5 @@
 import Glibc
+import Master
 
 /// An HTTP/1.1 server on the event loop: keep-alive, one request at a time per connection (later
 /// pipelined requests wait their turn), limits from `HTTPParser`, and a deadline for slow clients.
@@ -297,19 +298,5 @@ public final class HTTPStream {
 
 /// `text` as a JSON string literal's contents.
 func jsonEscaped(_ text: String) -> String {
-    var out = ""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20:
-            let hex = String(scalar.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out
+    String(JSON.quoted(text).dropFirst().dropLast())
 }
