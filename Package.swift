@@ -30,7 +30,7 @@ let package = Package(
         ),
         .testTarget(name: "RaftTests", dependencies: ["Raft"], path: "Tests/RaftTests"),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Raft"], path: "Tests/StoreTests"),
-        .testTarget(name: "MasterTests", dependencies: ["Master", "Store", "Raft"], path: "Tests/MasterTests"),
+        .testTarget(name: "MasterTests", dependencies: ["Master", "Store", "Raft"], path: "Tests/MasterTests", exclude: ["Corpus"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Raft"], path: "Tests/RuntimeTests"),
         .testTarget(name: "ClusterTests", dependencies: ["Master"], path: "Tests/ClusterTests"),
         .testTarget(

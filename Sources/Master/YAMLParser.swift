@@ -66,6 +66,12 @@ public struct YAMLParser {
         guard Self.isBreak(current) else { throw failure("unexpected text after the value") }
     }
 
+    /// Steps over one line break (`\n` or `\r\n`).
+    private mutating func skipLineBreak() {
+        if current == 13 { i += 1 }
+        if current == 10 { i += 1 }
+    }
+
     private mutating func nextLine() {
         while !atEnd, b[i] != 10 { i += 1 }
         if !atEnd { i += 1 }
@@ -450,7 +456,7 @@ public struct YAMLParser {
         }
         if !Self.isBlank(current), current != UInt8(ascii: "#") { throw failure("invalid block scalar header") }
         try skipToLineEnd()
-        if !atEnd { i += 1 }
+        skipLineBreak()
         // Lines until one with content is indented less than the block's indentation.
         var lines: [(indent: Int, text: String)] = []
         var indent = explicitIndent
@@ -474,7 +480,7 @@ public struct YAMLParser {
             var end = i
             if end > contentStart, b[end - 1] == 13 { end -= 1 }
             lines.append((empty ? 0 : lineIndent - (indent ?? 0), empty ? "" : String(decoding: b[contentStart..<end], as: UTF8.self)))
-            if !atEnd { i += 1 }
+            skipLineBreak()
         }
         // Trailing empty lines belong to chomping, not content.
         var trailing = 0

@@ -1,3 +1,4 @@
+import Foundation
 import Master
 import Testing
 
@@ -272,5 +273,25 @@ struct YAMLWriterTests {
             #expect(parsed == (original == .null ? [] : [original]), "\(original.text)\n---\n\(yaml)")
             #expect(try JSONParser.parse(original.prettyText) == original)
         }
+    }
+}
+
+/// Real-world manifests in the styles kubectl users write (`Corpus/*.yaml`), each read as an
+/// independent parser (PyYAML) reads it (`Corpus/*.json`, generated once with
+/// `yaml.safe_load_all` and `json.dump`).
+struct YAMLCorpusTests {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Corpus").path
+
+    static var names: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".yaml") }.sorted()
+    }
+
+    @Test func corpusIsThere() { #expect(Self.names.count >= 7) }
+
+    @Test(arguments: names)
+    func readsAsPyYAMLDoes(name: String) throws {
+        let yaml = try String(contentsOfFile: "\(Self.directory)/\(name)", encoding: .utf8)
+        let expected = try JSONParser.parse(try String(contentsOfFile: "\(Self.directory)/\(name.dropLast(5)).json", encoding: .utf8))
+        #expect(try JSON.array(YAMLParser.parseDocuments(yaml)) == expected)
     }
 }
