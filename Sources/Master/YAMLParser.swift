@@ -133,11 +133,11 @@ public struct YAMLParser {
     private mutating func blockNode(parentIndent: Int) throws(Failure) -> JSON {
         try skipBlankLines()
         if atEnd || isDocumentMarker(i) || column(i) <= parentIndent { return .null }
-        return try nodeHere(parentIndent: parentIndent, sameLineCompact: false)
+        return try nodeHere(parentIndent: parentIndent)
     }
 
     /// The node at the current position, whose column is the node's indentation.
-    private mutating func nodeHere(parentIndent: Int, sameLineCompact: Bool) throws(Failure) -> JSON {
+    private mutating func nodeHere(parentIndent: Int) throws(Failure) -> JSON {
         depth += 1
         defer { depth -= 1 }
         if depth > Self.maxDepth { throw failure("nesting deeper than \(Self.maxDepth) levels") }
@@ -181,8 +181,8 @@ public struct YAMLParser {
     private mutating func mappingKey() throws(Failure) -> String {
         let key: String
         switch current {
-        case UInt8(ascii: "\""): key = try doubleQuoted(parentIndent: -1)
-        case UInt8(ascii: "'"): key = try singleQuoted(parentIndent: -1)
+        case UInt8(ascii: "\""): key = try doubleQuoted()
+        case UInt8(ascii: "'"): key = try singleQuoted()
         case UInt8(ascii: "?"): throw failure("complex mapping keys (?) are not supported")
         default:
             let start = i
@@ -235,13 +235,13 @@ public struct YAMLParser {
             try skipBlankLines()
             if atEnd || isDocumentMarker(i) { return .null }
             let col = column(i)
-            if col > parentIndent { return try nodeHere(parentIndent: parentIndent, sameLineCompact: false) }
+            if col > parentIndent { return try nodeHere(parentIndent: parentIndent) }
             // A sequence may sit at its key's indentation.
             if !inSequence, col == parentIndent, isSequenceEntry(i) { return try blockSequence(indent: col) }
             return .null
         }
         if inSequence, isSequenceEntry(i) || mappingKeyAhead() {
-            return try nodeHere(parentIndent: parentIndent, sameLineCompact: true)
+            return try nodeHere(parentIndent: parentIndent)
         }
         if !inSequence, isSequenceEntry(i) { throw failure("a sequence cannot start on the line of its key") }
         if !inSequence, mappingKeyAhead() { throw failure("a mapping cannot start on the line of its key") }
@@ -254,8 +254,8 @@ public struct YAMLParser {
         switch current {
         case UInt8(ascii: "|"), UInt8(ascii: ">"): return .string(try blockScalar(parentIndent: parentIndent))
         case UInt8(ascii: "["), UInt8(ascii: "{"): value = try flowNode()
-        case UInt8(ascii: "\""): value = .string(try doubleQuoted(parentIndent: parentIndent))
-        case UInt8(ascii: "'"): value = .string(try singleQuoted(parentIndent: parentIndent))
+        case UInt8(ascii: "\""): value = .string(try doubleQuoted())
+        case UInt8(ascii: "'"): value = .string(try singleQuoted())
         default: return try plainBlockScalar(parentIndent: parentIndent)
         }
         try skipToLineEnd()
@@ -279,12 +279,10 @@ public struct YAMLParser {
         var lines: [String] = []
         while true {
             let lineBegin = i
-            while !Self.isBreak(current), !(current == UInt8(ascii: "#") && i > lineBegin && Self.isSpace(b[i - 1])),
-                !(current == UInt8(ascii: ":") && Self.isBlank(byte(i + 1)))
-            {
+            // (A `: ` cannot occur here: the caller saw no mapping key on this line.)
+            while !Self.isBreak(current), !(current == UInt8(ascii: "#") && i > lineBegin && Self.isSpace(b[i - 1])) {
                 i += 1
             }
-            if current == UInt8(ascii: ":") { throw failure("unexpected ':' in a plain scalar (quote the value)") }
             lines.append(String(decoding: b[lineBegin..<i], as: UTF8.self).trimmingSpaces)
             if current == UInt8(ascii: "#") { break }
             // A continuation: the next non-blank line indented more than the parent, not a comment.
@@ -350,7 +348,7 @@ public struct YAMLParser {
         return .string(text)
     }
 
-    private mutating func singleQuoted(parentIndent: Int) throws(Failure) -> String {
+    private mutating func singleQuoted() throws(Failure) -> String {
         let open = i
         i += 1
         var out: [UInt8] = []
@@ -375,7 +373,7 @@ public struct YAMLParser {
         return String(decoding: out, as: UTF8.self)
     }
 
-    private mutating func doubleQuoted(parentIndent: Int) throws(Failure) -> String {
+    private mutating func doubleQuoted() throws(Failure) -> String {
         let open = i
         i += 1
         var out: [UInt8] = []
@@ -583,8 +581,8 @@ public struct YAMLParser {
     private mutating func flowScalarOrNode(isKey: Bool = false) throws(Failure) -> JSON {
         switch current {
         case UInt8(ascii: "["), UInt8(ascii: "{"): return try flowNode()
-        case UInt8(ascii: "\""): return .string(try doubleQuoted(parentIndent: -1))
-        case UInt8(ascii: "'"): return .string(try singleQuoted(parentIndent: -1))
+        case UInt8(ascii: "\""): return .string(try doubleQuoted())
+        case UInt8(ascii: "'"): return .string(try singleQuoted())
         default:
             let start = i
             var end = i

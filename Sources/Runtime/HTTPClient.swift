@@ -1,4 +1,5 @@
 import Glibc
+import Master
 
 /// A blocking HTTP/1.1 client for the command line: one request per connection, a deadline on
 /// every wait, bodies framed by Content-Length, chunked encoding or the end of the connection.
@@ -165,7 +166,7 @@ public enum HTTPClient {
         mutating func decodeChunks() throws(Failure) {
             while !finished, let lineEnd = HTTPParser.find([13, 10], in: buffer, limit: buffer.count) {
                 let sizeText = String(decoding: buffer[..<lineEnd], as: UTF8.self).split(separator: ";").first.map(String.init) ?? ""
-                guard let size = Int(sizeText.filter { $0 != " " && $0 != "\t" }, radix: 16), size >= 0 else { throw Failure(message: "malformed chunk size") }
+                guard let size = Int(sizeText.trimmingSpaces, radix: 16), size >= 0 else { throw Failure(message: "malformed chunk size") }
                 guard buffer.count >= lineEnd + 2 + size + 2 else { return }
                 if size == 0 { finished = true }
                 body += buffer[(lineEnd + 2)..<(lineEnd + 2 + size)]

@@ -1,4 +1,5 @@
 import Glibc
+import Master
 
 /// Relays a request to another master (the leader) and hands back its answer: the HTTP client a
 /// follower needs to forward writes and linearizable reads. One connection per request
@@ -116,7 +117,7 @@ final class HTTPForwarder {
             guard let colon = line.firstIndex(of: ":") else { return nil }
             let name = String(line[..<colon])
             if !keepFraming, ["content-length", "connection"].contains(name.lowercased()) { continue }
-            headers.append((name, line[line.index(after: colon)...].trimmingSpaces()))
+            headers.append((name, line[line.index(after: colon)...].trimmingSpaces))
         }
         return HTTPResponse(status: status, headers: headers, body: Array(bytes[(headEnd + 4)...]))
     }

@@ -1,3 +1,5 @@
+import Master
+
 /// An HTTP/1.1 request as parsed from the wire.
 public struct HTTPRequest: Equatable, Sendable {
     public var method: String
@@ -191,7 +193,7 @@ public struct HTTPParser: Sendable {
             else {
                 throw HTTPParseError(status: 400, message: "malformed header line")
             }
-            let value = line[line.index(after: colon)...].trimmingSpaces()
+            let value = line[line.index(after: colon)...].trimmingSpaces
             headers.append((String(line[..<colon]), value))
         }
         var request = HTTPRequest(
@@ -234,8 +236,3 @@ public struct HTTPParser: Sendable {
     }
 }
 
-extension Substring {
-    func trimmingSpaces() -> String {
-        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
-    }
-}

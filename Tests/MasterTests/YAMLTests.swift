@@ -189,6 +189,7 @@ struct YAMLTests {
         ("a: 'open\nb: 2", "line 1, column 4: unterminated single-quoted string"),
         ("a: \"open", "line 1, column 4: unterminated double-quoted string"),
         ("a: 1\na: 2", "line 2, column 1: duplicate key \"a\""),
+        ("just text\nb: c", "line 2, column 1: unexpected content; is the indentation right?"),
         ("a: &x 1\nb: *x", "line 1, column 4: anchors (&) are not supported"),
         ("a: !!str 1", "line 1, column 4: tags (!) are not supported"),
         ("a: b: c", "line 1, column 4: a mapping cannot start on the line of its key"),
