@@ -73,30 +73,11 @@ struct KubectlTests {
                 command: ["sleep", "3600"]
         """
 
-    static let changedDeployment = """
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata:
-          name: web
-          labels: {app: web}
-        spec:
-          replicas: 3
-          selector:
-            matchLabels:
-              app: web
-          template:
-            metadata:
-              labels:
-                app: web
-            spec:
-              containers:
-              - name: main
-                image: nginx:1.28
-                ports:
-                - containerPort: 80
-                env:
-                - {name: MODE, value: fast}
-        """
+    /// The same Deployment with 3 replicas, a new image and the side container gone.
+    static var changedDeployment: String {
+        let kept = deployment[..<deployment.firstRange(of: "      - name: side")!.lowerBound]
+        return String(kept).replacing("replicas: 2", with: "replicas: 3").replacing("nginx:1.27", with: "nginx:1.28")
+    }
 
     @Test func kubectlWorksAgainstAFollower() throws {
         let binary = try #require(Self.findOnPath("kubectl"), "kubectl is not on PATH (.ci/run installs it)")
