@@ -57,7 +57,7 @@ public struct ListPage: Sendable {
             resourceVersion = version
         }
         let prefix = filter.keyPrefix
-        let keys = store.items.keys.filter { key in key.hasPrefix(prefix) && (after.map { key > $0 } ?? true) }.sorted()
+        let keys = store.items.keys(withPrefix: prefix).filter { key in after.map { key > $0 } ?? true }.sorted()
         items = []
         continueToken = nil
         for (position, key) in keys.enumerated() {

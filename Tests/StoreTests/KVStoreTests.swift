@@ -115,6 +115,20 @@ struct ItemTableTests {
         #expect(Set(table.keys).count == 999 && !table.keys.contains("k8"))
     }
 
+    /// A prefix that names a resource reads only that resource's keys; any prefix finds its keys.
+    @Test func keysByPrefix() {
+        var table = ItemTable()
+        for key in ["pods/a/x", "pods/a/y", "pods/b/z", "podsx/a/q", "configmaps/a/x", "plain"] {
+            table[key] = KVStore.Item(value: "", version: 1)
+        }
+        #expect(Set(table.keys(withPrefix: "pods/a/")) == ["pods/a/x", "pods/a/y"])
+        #expect(Set(table.keys(withPrefix: "pods/")) == ["pods/a/x", "pods/a/y", "pods/b/z"])
+        #expect(Set(table.keys(withPrefix: "pod")) == ["pods/a/x", "pods/a/y", "pods/b/z", "podsx/a/q"])
+        #expect(table.keys(withPrefix: "nodes/").isEmpty)
+        table["pods/a/x"] = nil
+        #expect(Set(table.keys(withPrefix: "pods/a/")) == ["pods/a/y"] && table.count == 5)
+    }
+
     /// A copy shares storage until written; writing one key leaves the copy untouched.
     @Test func copiesAreIndependent() {
         var table = ItemTable()
