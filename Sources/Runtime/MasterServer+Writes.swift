@@ -136,10 +136,11 @@ extension MasterServer {
             guard path.type.hasScale else { throw .pathNotFound() }
             body = try Scale.applying(body, to: StoredObject.render(current.value, version: current.version))
         }
-        let retry: (() throws(APIError) -> Void)? = try Admission.resourceVersion(of: body) == nil
-            ? { [unowned self] () throws(APIError) in try self.update(path, request, respond, attempt: attempt + 1) } : nil
+        // Without a version from the client, write against the one read, and on conflict read again.
+        var retry: (() throws(APIError) -> Void)? = nil
         if try Admission.resourceVersion(of: body) == nil {
             body[path: ["metadata", "resourceVersion"]] = .string(String(current.version))
+            retry = { [unowned self] () throws(APIError) in try self.update(path, request, respond, attempt: attempt + 1) }
         }
         try replace(path, with: body, current: current, request, respond, attempt: attempt, retry: retry)
     }

@@ -227,7 +227,8 @@ struct ClientCommands {
             Self.out(printer.format(lines))
         }
         guard arguments.isSet("watch") else { return 0 }
-        try client.watch({ self.type(type, ns) + query(watch: true, resourceVersion: $0) }, from: version, accept: Self.tableAccept) { event throws(CommandFailure) in
+        let collection = type.collectionPath(ns)
+        try client.watch({ collection + query(watch: true, resourceVersion: $0) }, from: version, accept: Self.tableAccept) { event throws(CommandFailure) in
             if event["type"] == "ERROR" {
                 throw CommandFailure(message: "Error from server (\(event[path: ["object", "reason"]]?.stringValue ?? "")): \(event[path: ["object", "message"]]?.stringValue ?? "")")
             }
@@ -236,8 +237,6 @@ struct ClientCommands {
         }
         return 0
     }
-
-    func type(_ type: ResourceType, _ ns: String?) -> String { type.collectionPath(ns) }
 
     /// `get all`: one table per type in the `all` category, names prefixed with the type.
     func getAll() throws -> Int32 {
