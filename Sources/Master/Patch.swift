@@ -35,6 +35,15 @@ public enum Patch {
         }
     }
 
+    /// Whether the patch itself sets `metadata.resourceVersion` (a precondition: a conflict is
+    /// then the client's to resolve, not retried by the server).
+    public static func namesResourceVersion(_ format: Format, _ patch: JSON) -> Bool {
+        switch format {
+        case .merge, .strategic: return patch[path: ["metadata", "resourceVersion"]] != nil
+        case .json: return (patch.arrayValue ?? []).contains { $0["path"] == "/metadata/resourceVersion" && $0["op"] != "test" }
+        }
+    }
+
     // MARK: RFC 7386
 
     static func mergePatch(_ target: JSON, _ patch: JSON) -> JSON {

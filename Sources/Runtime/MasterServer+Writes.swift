@@ -159,11 +159,11 @@ extension MasterServer {
         } else {
             patched = try Patch.apply(format, patch, to: object, schema: path.type.schema)
         }
-        // The patched object carries the version it was computed from: a write that got in
-        // between is a conflict, and the patch is applied again to the newer state — unless the
-        // patch itself names the version it expects.
-        let namesVersion = patched[path: ["metadata", "resourceVersion"]] != .string(String(current.version))
-        if patched[path: ["metadata", "resourceVersion"]] == nil { patched[path: ["metadata", "resourceVersion"]] = .string(String(current.version)) }
+        // The patched object is written against the version it was computed from: a write that
+        // got in between is a conflict, and the patch is applied again to the newer state —
+        // unless the patch itself names the version it expects.
+        let namesVersion = Patch.namesResourceVersion(format, patch)
+        if !namesVersion { patched[path: ["metadata", "resourceVersion"]] = .string(String(current.version)) }
         let retry: (() throws(APIError) -> Void)? = namesVersion
             ? nil : { [unowned self] () throws(APIError) in try self.patch(path, request, respond, attempt: attempt + 1) }
         try replace(path, with: patched, current: current, request, respond, attempt: attempt, retry: retry)

@@ -86,6 +86,15 @@ struct PatchTests {
         #expect(patched == Self.json(#"{"spec":{"containers":[{"name":"a","image":"x","ports":[{"containerPort":80,"name":"http","protocol":"TCP"},{"containerPort":443}],"args":["3"]}]}}"#))
     }
 
+    /// A patch names a resourceVersion only when it sets one itself.
+    @Test func patchesThatNameAVersion() {
+        #expect(Patch.namesResourceVersion(.merge, Self.json(#"{"metadata":{"resourceVersion":"7"}}"#)))
+        #expect(Patch.namesResourceVersion(.strategic, Self.json(#"{"metadata":{"resourceVersion":null}}"#)))
+        #expect(!Patch.namesResourceVersion(.merge, Self.json(#"{"metadata":{"labels":{"a":"b"}}}"#)))
+        #expect(Patch.namesResourceVersion(.json, Self.json(#"[{"op":"replace","path":"/metadata/resourceVersion","value":"7"}]"#)))
+        #expect(!Patch.namesResourceVersion(.json, Self.json(#"[{"op":"test","path":"/metadata/resourceVersion","value":"7"}]"#)))
+    }
+
     /// Malformed strategic patches are refused.
     @Test func badStrategicPatches() {
         #expect(throws: APIError.self) { try Patch.apply(.strategic, Self.json("[1]"), to: [:], schema: nil) }
