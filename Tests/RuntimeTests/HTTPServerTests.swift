@@ -78,6 +78,56 @@ struct HTTPServerTests {
         #expect(reply.hasPrefix("HTTP/1.1 408"))
         server.shutdown()
     }
+
+    /// A stream answers in chunks and ends; the connection then serves its next request.
+    @Test func streamsChunksThenServesTheNextRequest() throws {
+        let loop = try EventLoop()
+        let server = try HTTPServer(loop: loop, host: "127.0.0.1", port: 0) { request, respond in
+            guard request.path == "/stream", let stream = respond.stream(status: 200, headers: [("Content-Type", "application/json")]) else {
+                return respond(.json(200, "{\"next\":true}"))
+            }
+            stream.send(Array("one\n".utf8))
+            loop.schedule(afterNs: 10_000_000) {
+                stream.send(Array("two\n".utf8))
+                stream.end()
+            }
+        }
+        let reply = try Self.exchange(loop, port: server.port, "GET /stream HTTP/1.1\r\n\r\nGET /x HTTP/1.1\r\nConnection: close\r\n\r\n")
+        #expect(reply.contains("Transfer-Encoding: chunked\r\n\r\n4\r\none\n\r\n4\r\ntwo\n\r\n0\r\n\r\nHTTP/1.1 200 OK"), "\(reply)")
+        #expect(reply.hasSuffix("{\"next\":true}"))
+        server.shutdown()
+    }
+
+    /// A client that stops reading a stream is disconnected once the unread backlog passes
+    /// `maxStreamBacklogBytes`; the stream reports it closed (so the watch behind it is
+    /// forgotten) and the server keeps serving.
+    @Test func slowStreamReaderIsDisconnected() throws {
+        let loop = try EventLoop()
+        var stream: HTTPStream?
+        var onCloseFired = false
+        let server = try HTTPServer(loop: loop, host: "127.0.0.1", port: 0) { request, respond in
+            guard request.path == "/stream" else { return respond(.json(200, "{}")) }
+            stream = respond.stream(status: 200, headers: [])
+            stream?.onClose = { onCloseFired = true }
+        }
+        let fd = try Socket.connect(host: "127.0.0.1", port: server.port)
+        defer { close(fd) }
+        var sent = false
+        var sentChunks = 0
+        let chunk = [UInt8](repeating: 65, count: 1 << 20)
+        PeerTransportTests.run(loop, timeoutMs: 10_000) {
+            if !sent, Socket.pendingError(fd) == 0, Socket.send(fd, Array("GET /stream HTTP/1.1\r\n\r\n".utf8)[...]) != nil { sent = true }
+            // Never read; keep writing a megabyte per tick.
+            if let stream, stream.isOpen, stream.send(chunk) { sentChunks += 1 }
+            return stream.map { !$0.isOpen } ?? false
+        }
+        #expect(stream?.isOpen == false)
+        #expect(sentChunks >= HTTPServer.maxStreamBacklogBytes >> 20, "closed after \(sentChunks) MiB")
+        #expect(onCloseFired, "the watch behind the stream would never be forgotten")
+        let reply = try Self.exchange(loop, port: server.port, "GET /x HTTP/1.1\r\nConnection: close\r\n\r\n")
+        #expect(reply.hasSuffix("{}"))
+        server.shutdown()
+    }
 }
 
 extension String {
