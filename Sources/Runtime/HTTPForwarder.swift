@@ -11,8 +11,11 @@ final class HTTPForwarder {
     let timeoutNs: UInt64
     let maxResponseBytes: Int
 
+    let resolver: HostResolver
+
     init(loop: EventLoop, timeoutNs: UInt64 = 5_000_000_000, maxResponseBytes: Int = 16 << 20) {
         self.loop = loop
+        resolver = HostResolver(loop: loop)
         self.timeoutNs = timeoutNs
         self.maxResponseBytes = maxResponseBytes
     }
@@ -35,6 +38,12 @@ final class HTTPForwarder {
     }
 
     func forward(_ request: HTTPRequest, to address: PeerTransport.Address, respond: @escaping (HTTPResponse) -> Void) {
+        let ip: in_addr
+        switch resolver.resolve(address.host, whenDone: { [unowned self] in self.forward(request, to: address, respond: respond) }) {
+        case .address(let found): ip = found
+        case .pending: return  // forwarded again once the name resolves
+        case .failed: return respond(HTTPForwarder.unreachable("cannot resolve the leader's address \(address.host)"))
+        }
         var head = "\(request.method) \(request.target) HTTP/1.1\r\nHost: \(address)\r\nConnection: close\r\n"
         head += "X-Bosun-Forwarded: 1\r\n"
         for (name, value) in request.headers where !["host", "connection", "content-length", "x-bosun-forwarded"].contains(name.lowercased()) {
@@ -43,7 +52,7 @@ final class HTTPForwarder {
         head += "Content-Length: \(request.body.count)\r\n\r\n"
         let exchange = Exchange(output: Array(head.utf8) + request.body, address: address, respond: respond)
         do {
-            exchange.fd = try Socket.connect(host: address.host, port: address.port)
+            exchange.fd = try Socket.connect(to: Socket.socketAddress(ip, address.port))
             try loop.register(exchange.fd, writable: true) { [unowned self] readable, writable, hangup in
                 self.event(exchange, readable: readable, writable: writable, hangup: hangup)
             }

@@ -69,6 +69,7 @@ public final class PeerTransport {
     }
 
     let loop: EventLoop
+    let resolver: HostResolver
     public private(set) var options: Options
     let listener: Int32
     /// The port actually listened on (useful when `options.listen.port` is 0).
@@ -83,6 +84,7 @@ public final class PeerTransport {
     public init(loop: EventLoop, options: Options) throws(IOFailure) {
         self.loop = loop
         self.options = options
+        resolver = HostResolver(loop: loop)
         listener = try Socket.listen(host: options.listen.host, port: options.listen.port)
         port = Socket.localPort(listener)
         for peer in options.peers.keys where peer != options.id {
@@ -156,9 +158,15 @@ public final class PeerTransport {
     }
 
     private func dial(_ peer: NodeID) {
-        guard let out = outbound[peer], let address = options.peers[peer] else { return }
+        guard let out = outbound[peer], out.fd == nil, let address = options.peers[peer] else { return }
+        let ip: in_addr
+        switch resolver.resolve(address.host, whenDone: { [weak self] in self?.dial(peer) }) {
+        case .address(let found): ip = found
+        case .pending: return
+        case .failed: return failOutbound(peer)
+        }
         do {
-            let fd = try Socket.connect(host: address.host, port: address.port)
+            let fd = try Socket.connect(to: Socket.socketAddress(ip, address.port))
             out.fd = fd
             try loop.register(fd, writable: true) { [unowned self] readable, writable, hangup in
                 self.outboundEvent(peer, readable: readable, writable: writable, hangup: hangup)

@@ -54,9 +54,15 @@ enum Socket {
         return UInt16(bigEndian: addr.sin_port)
     }
 
-    /// Starts connecting; completion shows up as writability.
+    /// Starts connecting; completion shows up as writability. Resolving a name blocks: on the
+    /// event loop, resolve with `HostResolver` and use `connect(to:)`.
     static func connect(host: String, port: UInt16) throws(IOFailure) -> Int32 {
-        var addr = try address(host, port)
+        try connect(to: try address(host, port))
+    }
+
+    /// Starts connecting to an IPv4 address and port.
+    static func connect(to address: sockaddr_in) throws(IOFailure) -> Int32 {
+        var addr = address
         let fd = try make()
         setNoDelay(fd)
         let result = withUnsafePointer(to: &addr) {
@@ -65,9 +71,28 @@ enum Socket {
         guard result == 0 || errno == EINPROGRESS else {
             let code = errno
             close(fd)
-            throw IOFailure(operation: "connect", path: "\(host):\(port)", code: code)
+            throw IOFailure(operation: "connect", path: Socket.describe(address), code: code)
         }
         return fd
+    }
+
+    /// `a.b.c.d:port`.
+    static func describe(_ address: sockaddr_in) -> String {
+        var addr = address.sin_addr
+        var text = [UInt8](repeating: 0, count: Int(INET_ADDRSTRLEN))
+        text.withUnsafeMutableBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { _ = inet_ntop(AF_INET, &addr, $0.baseAddress, socklen_t($0.count)) }
+        }
+        return String(decoding: text.prefix { $0 != 0 }, as: UTF8.self) + ":\(UInt16(bigEndian: address.sin_port))"
+    }
+
+    /// An IPv4 socket address.
+    static func socketAddress(_ ip: in_addr, _ port: UInt16) -> sockaddr_in {
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        addr.sin_addr = ip
+        return addr
     }
 
     /// The pending error of a connecting socket (0: connected).

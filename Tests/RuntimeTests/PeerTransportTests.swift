@@ -135,4 +135,36 @@ struct SocketAddressTests {
         #expect(UInt16(bigEndian: named.sin_port) == 80)
         #expect(throws: IOFailure.self) { try Socket.address("no-such-host.invalid", 80) }
     }
+
+    /// Names resolve on a helper thread: pending first, then cached; numeric addresses at once;
+    /// an unresolvable name fails and the failure is remembered for a while.
+    @Test func resolverAnswersOffTheLoop() throws {
+        let loop = try EventLoop()
+        let resolver = HostResolver(loop: loop)
+        #expect(resolver.resolve("127.0.0.1") {} == .address(in_addr(s_addr: inet_addr("127.0.0.1"))))
+        var done = 0
+        #expect(resolver.resolve("localhost") { done += 1 } == .pending)
+        #expect(resolver.resolve("localhost") { done += 1 } == .pending)
+        PeerTransportTests.run(loop) { done == 2 }
+        #expect(done == 2)
+        #expect(resolver.resolve("localhost") { Issue.record("a cached answer calls back") } == .address(in_addr(s_addr: inet_addr("127.0.0.1"))))
+        var failedDone = false
+        #expect(resolver.resolve("no-such-host.invalid") { failedDone = true } == .pending)
+        PeerTransportTests.run(loop, timeoutMs: 10_000) { failedDone }
+        #expect(resolver.resolve("no-such-host.invalid") {} == .failed)
+    }
+
+    /// A peer addressed by name: the transport resolves it off the loop and messages flow.
+    @Test func peersByName() throws {
+        let loop = try EventLoop()
+        let (a, b) = try PeerTransportTests.pair(loop)
+        a.setAddress(.init(host: "localhost", port: b.port), for: NodeID(2))
+        var atB: [Message] = []
+        b.onMessage = { atB.append($0) }
+        a.send([PeerTransportTests.heartbeat(1, 2, 1)])
+        PeerTransportTests.run(loop) { atB.count == 1 }
+        #expect(atB == [PeerTransportTests.heartbeat(1, 2, 1)])
+        a.shutdown()
+        b.shutdown()
+    }
 }
