@@ -6,14 +6,18 @@ import Store
 /// One open watch: what it selects and the stream it writes events to, one JSON line each.
 final class Watcher {
     let filter: ObjectFilter
+    /// Only changes after this index are sent: the version the client asked to watch from (which
+    /// this master may not have applied yet), or what it had applied when it listed the start.
+    let after: UInt64
     let stream: HTTPStream
     /// Set when the client asked for `as=Table`: events carry one-row tables.
     var table: TableRenderer?
     let bookmarks: Bool
     var timer: UInt64?
 
-    init(filter: ObjectFilter, stream: HTTPStream, table: TableRenderer?, bookmarks: Bool) {
+    init(filter: ObjectFilter, after: UInt64, stream: HTTPStream, table: TableRenderer?, bookmarks: Bool) {
         self.filter = filter
+        self.after = after
         self.stream = stream
         self.table = table
         self.bookmarks = bookmarks
@@ -48,20 +52,23 @@ extension MasterServer {
         }
         let replay: [WatchEvent]
         var initial: [JSON] = []
+        let after: UInt64
         switch request.queryValue("resourceVersion") ?? "" {
         case "", "0":
             let page = try ListPage(store: store, filter: filter, limit: nil, continueToken: nil)
             initial = page.items
             replay = []
+            after = store.appliedIndex
         case let text:
             guard let version = UInt64(text) else { throw .badRequest("resourceVersion must be a decimal string, not \(JSON.quoted(text))") }
             guard let events = history.events(after: version) else {
                 throw .gone("too old resource version: \(version) (\(history.firstIndex))")
             }
             replay = events
+            after = version
         }
         guard let stream = respond.stream(status: 200, headers: [("Content-Type", "application/json")]) else { return }
-        let watcher = Watcher(filter: filter, stream: stream, table: table, bookmarks: request.queryValue("allowWatchBookmarks") == "true")
+        let watcher = Watcher(filter: filter, after: after, stream: stream, table: table, bookmarks: request.queryValue("allowWatchBookmarks") == "true")
         let id = nextWatcherID
         nextWatcherID += 1
         watchers[id] = watcher
@@ -77,7 +84,7 @@ extension MasterServer {
     }
 
     func deliver(_ event: WatchEvent, rendered: (now: JSON, before: JSON?), to watcher: Watcher) {
-        guard let kind = event.seen(by: watcher.filter, now: rendered.now, before: rendered.before) else { return }
+        guard event.index > watcher.after, let kind = event.seen(by: watcher.filter, now: rendered.now, before: rendered.before) else { return }
         watcher.send(kind.rawValue, rendered.now)
     }
 
