@@ -108,8 +108,9 @@ extension MasterServer {
     /// A BOOKMARK with the applied index to every watch that asked for them: everything up to it
     /// has been sent.
     func sendBookmarks() {
-        let version = JSON.string(String(store.appliedIndex))
         for watcher in watchers.values where watcher.bookmarks {
+            // Never behind where the watch started (a master may not have applied that far yet).
+            let version = JSON.string(String(max(store.appliedIndex, watcher.after)))
             watcher.send("BOOKMARK", ["kind": .string(watcher.filter.type.kind), "apiVersion": .string(watcher.filter.type.apiVersion),
                                       "metadata": ["resourceVersion": version]])
         }
