@@ -24,11 +24,16 @@ public enum Admission {
     /// YAML) with 415. Anything else is read as JSON: a missing Content-Type (the Python client)
     /// or curl's default form type (`curl -d`).
     public static func checkContentType(_ contentType: String?) throws(APIError) {
-        let media = (contentType ?? "").split(separator: ";").first.map { String($0).trimmingSpaces.lowercased() } ?? ""
+        let media = mediaType(contentType)
         guard !["protobuf", "cbor", "yaml"].contains(where: { media.contains($0) }) else {
             throw APIError(code: 415, reason: "UnsupportedMediaType",
                            message: "the body of the request was in an unknown format - accepted media types include: application/json")
         }
+    }
+
+    /// The media type of a Content-Type, lower-cased, without parameters (`; charset=utf-8`).
+    public static func mediaType(_ contentType: String?) -> String {
+        (contentType ?? "").split(separator: ";").first.map { String($0).trimmingSpaces.lowercased() } ?? ""
     }
 
     /// Parses a write body as JSON.

@@ -13,8 +13,7 @@ public enum Patch {
 
         /// The format a Content-Type names (parameters such as `; charset=utf-8` ignored).
         public init(contentType: String?) throws(APIError) {
-            let media = (contentType ?? "").split(separator: ";").first.map { String($0).trimmingSpaces.lowercased() } ?? ""
-            guard let format = Format(rawValue: media) else {
+            guard let format = Format(rawValue: Admission.mediaType(contentType)) else {
                 throw APIError(code: 415, reason: "UnsupportedMediaType",
                                message: "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json")
             }

@@ -42,6 +42,9 @@ public struct HTTPRequest: Equatable, Sendable {
         query.first { $0.name == name }?.value
     }
 
+    /// `?watch=true` or `?watch=1`.
+    public var isWatch: Bool { ["true", "1"].contains(queryValue("watch") ?? "") }
+
     static func percentDecode(_ text: String) -> String {
         var bytes: [UInt8] = []
         var iterator = Array(text.utf8)[...]

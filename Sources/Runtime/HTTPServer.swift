@@ -59,8 +59,7 @@ public final class HTTPServer {
 
     /// A Kubernetes-style `Status` error body.
     public static func status(_ code: Int, reason: String, message: String) -> HTTPResponse {
-        let escaped = jsonEscaped(message)
-        return .json(code, #"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"\#(escaped)","reason":"\#(reason)","code":\#(code)}"#)
+        .json(code, APIError(code: code, reason: reason, message: message).status.text)
     }
 
     private func acceptAll() {
@@ -294,9 +293,4 @@ public final class HTTPStream {
         onClose = nil
         callback?()
     }
-}
-
-/// `text` as a JSON string literal's contents.
-func jsonEscaped(_ text: String) -> String {
-    String(JSON.quoted(text).dropFirst().dropLast())
 }

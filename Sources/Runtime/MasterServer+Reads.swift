@@ -13,7 +13,7 @@ extension MasterServer {
         switch (request.method, path.name) {
         case ("GET", nil):
             guard path.subresource == nil else { throw .pathNotFound() }
-            if ["true", "1"].contains(request.queryValue("watch") ?? "") { return try watch(path, request, respond) }
+            if request.isWatch { return try watch(path, request, respond) }
             let filter = try ObjectFilter(path, labelSelector: request.queryValue("labelSelector"), fieldSelector: request.queryValue("fieldSelector"))
             let limit = try Self.limit(request)
             read(request, respond) { [unowned self] () throws(APIError) in

@@ -130,6 +130,7 @@ public final class MasterServer {
     public func start() {
         driver.start()
         scheduleHousekeeping()
+        loop.schedule(afterNs: options.bookmarkIntervalNs) { [unowned self] in self.sendBookmarks() }
     }
 
     /// Stops serving: leadership is handed over first when this master leads.
@@ -152,7 +153,6 @@ public final class MasterServer {
             self.ensureDefaultNamespace()
             self.scheduleHousekeeping()
         }
-        loop.schedule(afterNs: options.bookmarkIntervalNs) { [unowned self] in self.sendBookmarks() }
     }
 
     /// The `default` namespace exists from the first start, as in Kubernetes.
@@ -173,7 +173,7 @@ public final class MasterServer {
     func handle(_ request: HTTPRequest, _ respond: HTTPResponder) {
         let route = APIRoute(path: request.path)
         let start = monotonicNs()
-        let verb = APIMetrics.verb(method: request.method, route: route, watch: ["true", "1"].contains(request.queryValue("watch") ?? ""))
+        let verb = APIMetrics.verb(method: request.method, route: route, watch: request.isWatch)
         let resource: String
         if case .resource(let path) = route { resource = path.type.plural + (path.subresource.map { "/" + $0 } ?? "") } else { resource = "" }
         respond.onAnswer = { [unowned self] code in
