@@ -18,7 +18,7 @@ public struct IOFailure: Error, Equatable, CustomStringConvertible {
 
 /// Thin, throwing wrappers over the POSIX calls the write-ahead log needs. Writes loop until every
 /// byte is written; reads return the whole file.
-enum FileIO {
+public enum FileIO {
     static func fail(_ operation: String, _ path: String) -> IOFailure {
         IOFailure(operation: operation, path: path, code: errno)
     }
@@ -41,7 +41,8 @@ enum FileIO {
         }
     }
 
-    static func readAll(_ path: String) throws(IOFailure) -> [UInt8] {
+    /// The whole file (or device: `/dev/stdin` reads standard input to its end).
+    public static func readAll(_ path: String) throws(IOFailure) -> [UInt8] {
         let fd = try open(path, O_RDONLY)
         defer { Glibc.close(fd) }
         var result: [UInt8] = []

@@ -54,17 +54,9 @@ final class APIClient {
     }
 
     static func readFile(_ path: String) throws(CommandFailure) -> String {
-        guard let file = fopen(path, "r") else { throw CommandFailure(message: "cannot read \(path): \(String(cString: strerror(errno)))") }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, file)
-            if n <= 0 { break }
-            bytes += buffer[0..<n]
+        do { return String(decoding: try FileIO.readAll(path), as: UTF8.self) } catch {
+            throw CommandFailure(message: "cannot read \(path): \(error)")
         }
-        guard ferror(file) == 0 else { throw CommandFailure(message: "cannot read \(path)") }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Sends a request to the first master that answers it with anything but 503.

@@ -16,7 +16,7 @@ enum Manifests {
         var objects: [Object] = []
         for path in paths {
             for file in try files(path) {
-                let text = file == "-" ? readStandardInput() : try APIClient.readFile(file)
+                let text = try APIClient.readFile(file == "-" ? "/dev/stdin" : file)
                 let source = file == "-" ? "<stdin>" : file
                 for document in try parse(text, source: source) {
                     objects += try expand(document, source: source, defaultNamespace: defaultNamespace)
@@ -40,17 +40,6 @@ enum Manifests {
             if name.hasSuffix(".yaml") || name.hasSuffix(".yml") || name.hasSuffix(".json") { names.append(name) }
         }
         return names.sorted().map { path.hasSuffix("/") ? path + $0 : path + "/" + $0 }
-    }
-
-    static func readStandardInput() -> String {
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = Glibc.read(0, &buffer, buffer.count)
-            if n <= 0 { break }
-            bytes += buffer[0..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// JSON when the text starts with `{` or `[` (for its sharper errors), YAML otherwise.
