@@ -3,7 +3,7 @@ import PackageDescription
 
 /// Bosun: a small, highly available container orchestrator.
 ///
-/// Core targets (`Raft`, `Store`) are deterministic, synchronous state machines;
+/// Core targets (`Raft`, `Store`, `Master`, `Host`) are deterministic, synchronous state machines;
 /// the simulator under `Simulation/` drives them against a simulated world.
 let package = Package(
     name: "Bosun",
@@ -15,12 +15,13 @@ let package = Package(
         .target(name: "Raft", path: "Sources/Raft"),
         .target(name: "Store", dependencies: ["Raft"], path: "Sources/Store"),
         .target(name: "Master", dependencies: ["Raft", "Store"], path: "Sources/Master"),
+        .target(name: "Host", dependencies: ["Raft", "Store"], path: "Sources/Host"),
         .target(name: "CSystem", path: "Sources/CSystem"),
-        .target(name: "Runtime", dependencies: ["Raft", "Store", "Master", "CSystem"], path: "Sources/Runtime"),
+        .target(name: "Runtime", dependencies: ["Raft", "Store", "Host", "Master", "CSystem"], path: "Sources/Runtime"),
         .executableTarget(name: "bosun", dependencies: ["Runtime", "Master", "Raft"], path: "Sources/bosun"),
         .target(
             name: "BosunSimulation",
-            dependencies: ["Raft", "Store"],
+            dependencies: ["Raft", "Store", "Host"],
             path: "Simulation/BosunSimulation"
         ),
         .executableTarget(
@@ -28,14 +29,14 @@ let package = Package(
             dependencies: ["BosunSimulation"],
             path: "Simulation/bosun-sim"
         ),
-        .testTarget(name: "RaftTests", dependencies: ["Raft"], path: "Tests/RaftTests"),
+        .testTarget(name: "RaftTests", dependencies: ["Raft", "Host"], path: "Tests/RaftTests"),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Raft"], path: "Tests/StoreTests"),
         .testTarget(name: "MasterTests", dependencies: ["Master", "Store", "Raft"], path: "Tests/MasterTests", exclude: ["Corpus"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Raft"], path: "Tests/RuntimeTests"),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Host", "Raft", "Store"], path: "Tests/RuntimeTests"),
         .testTarget(name: "ClusterTests", dependencies: ["Master"], path: "Tests/ClusterTests"),
         .testTarget(
             name: "SimulationTests",
-            dependencies: ["BosunSimulation", "Raft", "Store"],
+            dependencies: ["BosunSimulation", "Host", "Raft", "Store"],
             path: "Tests/SimulationTests"
         ),
     ],

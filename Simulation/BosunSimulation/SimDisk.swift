@@ -1,3 +1,4 @@
+import Host
 import Raft
 
 /// One node's simulated disk: a log of framed records plus a snapshot file.
@@ -22,9 +23,9 @@ struct SimDisk {
     /// hard state. Entries go before the hard state so that a commit index never reaches the disk
     /// ahead of the entries it covers; otherwise a torn write could leave it pointing at an older
     /// entry at the same index (found by the simulator, seed 216).
-    mutating func write(_ rd: Ready) {
-        if let snap = rd.snapshot { saveSnapshot(snap, resetLog: true) }
-        WALRecord.records(for: rd).forEach { append($0) }
+    mutating func write(_ batch: PersistBatch) {
+        if let snap = batch.snapshot { saveSnapshot(snap, resetLog: true) }
+        batch.records.forEach { append($0) }
     }
 
     /// Replaces one record's bytes, as a failing disk might (for tests of recovery).

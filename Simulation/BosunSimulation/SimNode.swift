@@ -1,13 +1,13 @@
+import Host
 import Raft
 import Store
 
-/// One simulated master: the Raft core, the store it drives, and its disk. It plays the part
-/// the real runtime will: it hands `Ready` batches to the disk and network, applies committed
-/// entries, and answers clients.
+/// One simulated master: the same `RaftHost` the real runtime drives, over the store, with a
+/// simulated disk. The simulation carries out the host's outputs against its disk and network
+/// and answers clients.
 struct SimNode {
     let index: Int
-    var raft: RaftNode
-    var store = KVStore()
+    var host: RaftHost<KVStore>
     var disk = SimDisk()
     var up = true
     var paused = false
@@ -17,14 +17,10 @@ struct SimNode {
     var tickEpoch = 0
     /// Events that reached the node while it was paused, replayed in order on resume.
     var inbox: [SimEvent] = []
-    /// The batch being made durable.
-    var inflight: Ready?
     /// Client requests this leader proposed, awaiting the entry that carries them.
     var pendingWrites: Set<WriteKey> = []
     /// Reads waiting for their ReadIndex, by context.
     var pendingReads: [UInt64: (client: Int, sequence: UInt64, key: String)] = [:]
-    /// Reads whose index is known, waiting for the state machine to reach it.
-    var readyReads: [(index: LogIndex, client: Int, sequence: UInt64, key: String)] = []
     var nextReadContext: UInt64 = 1
 
     struct WriteKey: Hashable {
@@ -32,6 +28,8 @@ struct SimNode {
         var sequence: UInt64
     }
 
+    var raft: RaftNode { host.node }
+    var store: KVStore { host.machine }
     var id: NodeID { raft.id }
 }
 
@@ -39,7 +37,8 @@ struct SimNode {
 enum SimEvent {
     case tick(node: Int, epoch: Int)
     case deliver(Message)
-    case persisted(node: Int, incarnation: Int)
+    case persisted(node: Int, incarnation: Int, token: UInt64)
+    case snapshotWritten(node: Int, incarnation: Int, SnapshotMetadata, [UInt8])
     case request(node: Int, client: Int, sequence: UInt64, ClientOperation)
     case reply(client: Int, sequence: UInt64, ClientReply)
     case clientTimeout(client: Int, attempt: UInt64)
@@ -74,6 +73,7 @@ enum SimEvent {
         case .heal: 15
         case .livenessCheck: 16
         case .crashNode: 17
+        case .snapshotWritten: 18
         }
     }
 }

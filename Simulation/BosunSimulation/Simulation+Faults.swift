@@ -117,7 +117,7 @@ extension Simulation {
             let raft = nodes[i].raft
             if i != leaders[0] && raft.leader != leader.id { return "\(raft.id) follows \(raft.leader.map { "\($0)" } ?? "nobody")" }
             if raft.lastIndex != leader.raft.lastIndex || raft.commitIndex != leader.raft.commitIndex
-                || nodes[i].store.appliedIndex != leader.raft.commitIndex || nodes[i].inflight != nil
+                || nodes[i].store.appliedIndex != leader.raft.commitIndex || nodes[i].host.isPersisting
             {
                 return "\(raft.id) at last \(raft.lastIndex) commit \(raft.commitIndex) applied \(nodes[i].store.appliedIndex); leader at \(leader.raft.lastIndex)/\(leader.raft.commitIndex)"
             }

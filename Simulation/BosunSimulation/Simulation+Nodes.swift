@@ -1,127 +1,117 @@
+import Host
 import Raft
 import Store
 
-/// The node side of the world: what the real runtime will do with each `Ready`, done against the
-/// simulated disk and network.
+/// The node side of the world: the simulated disk and network carry out what each master's
+/// `RaftHost` asks, the way `RaftDriver` does for real — except that fsyncs and snapshot writes
+/// complete later in simulated time, and the process may crash in between.
 extension Simulation {
-    /// Hands out batches until the node must wait for its disk.
+    /// Hands the node's ready work to disk and network.
     func drive(_ i: Int) {
-        while !failed, nodes[i].up, !nodes[i].paused, nodes[i].inflight == nil,
-            let rd = nodes[i].raft.ready()
-        {
-            if let corruption = nodes[i].raft.corruption {
-                fail(Violation(invariant: "fail-stop", detail: corruption))
-                return
-            }
-            let becameLeader = rd.softState?.role == .leader
-            if becameLeader {
-                stats.elections += 1
-                if !inLivenessPhase && faultRng.chance(plan.crashNewLeaderRate) {
-                    schedule(after: faultRng.uniform(0...20_000_000), .crashNode(node: i, incarnation: nodes[i].incarnation))
+        guard canRun(i) else { return }
+        execute(i, nodes[i].host.process())
+    }
+
+    func canRun(_ i: Int) -> Bool { !failed && nodes[i].up && !nodes[i].paused }
+
+    /// Carries out the host's outputs in order, and whatever finishing them makes ready.
+    func execute(_ i: Int, _ outputs: [RaftHost<KVStore>.Output]) {
+        var work = outputs
+        var next = 0
+        var becameLeader = false
+        var observePending = false
+        while next < work.count, canRun(i) {
+            let output = work[next]
+            next += 1
+            switch output {
+            case .softState(let ss):
+                observePending = true
+                if ss.role == .leader {
+                    becameLeader = true
+                    stats.elections += 1
+                    if !inLivenessPhase && faultRng.chance(plan.crashNewLeaderRate) {
+                        schedule(after: faultRng.uniform(0...20_000_000), .crashNode(node: i, incarnation: nodes[i].incarnation))
+                    }
+                } else {
+                    nodes[i].pendingReads = [:]
+                    nodes[i].pendingWrites = []
                 }
-            }
-            if rd.softState?.role != nil && rd.softState?.role != .leader {
-                nodes[i].pendingReads = [:]
-                nodes[i].pendingWrites = []
-            }
-            if let ss = rd.softState { trace.mix(UInt64(i) << 32 | UInt64(ss.role.hashCode) << 16 | (ss.leader?.rawValue ?? 0)) }
-            if let hs = rd.hardState { trace.mix(hs.term); trace.mix(hs.commit) }
-            do {
-                if let snap = rd.snapshot {
-                    try oracle.installed(i, snapshot: snap.metadata)
-                    stats.snapshotsInstalled += 1
+                trace.mix(UInt64(i) << 32 | UInt64(ss.role.hashCode) << 16 | (ss.leader?.rawValue ?? 0))
+            case .send(let messages):
+                for m in messages { send(m) }
+            case .persist(let batch):
+                if let hs = batch.hardState { trace.mix(hs.term); trace.mix(hs.commit) }
+                do {
+                    if let snap = batch.snapshot {
+                        try oracle.installed(i, snapshot: snap.metadata)
+                        stats.snapshotsInstalled += 1
+                    }
+                    try oracle.appended(i, batch.entries)
+                    try observe(i, becameLeader: becameLeader)
+                } catch {
+                    return fail(error)
                 }
-                try oracle.appended(i, rd.entries)
-                try oracle.observe(i, raft: nodes[i].raft, becameLeader: becameLeader, logs: { self.nodes.map(\.raft) })
-            } catch {
-                fail(error)
-                return
+                becameLeader = false
+                observePending = false
+                nodes[i].disk.write(batch)
+                if batch.mustSync {
+                    var latency = diskRng.uniform(10_000...plan.fsyncMaxNs)
+                    if diskRng.chance(plan.slowFsyncRate) { latency += diskRng.uniform(10_000_000...100_000_000) }
+                    schedule(after: latency, .persisted(node: i, incarnation: nodes[i].incarnation, token: batch.token))
+                } else {
+                    work += nodes[i].host.persisted(batch.token)
+                }
+            case .restored:
+                break
+            case .applied(let entry, let applied):
+                do { try oracle.applied(i, entry) } catch { return fail(error) }
+                if let request = applied.request,
+                    nodes[i].pendingWrites.remove(SimNode.WriteKey(client: request.client, sequence: request.sequence)) != nil
+                {
+                    reply(to: Int(request.client), sequence: request.sequence, .written(applied.result, position: applied.position))
+                }
+            case .readReady(let rs):
+                if let read = nodes[i].pendingReads.removeValue(forKey: rs.context) {
+                    reply(to: read.client, sequence: read.sequence, .read(nodes[i].store.get(read.key), position: nodes[i].store.appliedIndex))
+                }
+            case .captureSnapshot(let metadata, let encode):
+                // Encoded now from the captured copy; the file is written while the node runs on.
+                let latency = diskRng.uniform(100_000...plan.fsyncMaxNs * 4)
+                schedule(after: latency, .snapshotWritten(node: i, incarnation: nodes[i].incarnation, metadata, encode()))
+            case .adoptSnapshot(let snap):
+                nodes[i].disk.saveSnapshot(snap, resetLog: false)
+                stats.compactions += 1
+            case .discardSnapshot:
+                break
+            case .fatal(let message):
+                return fail(Violation(invariant: "fail-stop", detail: "n\(i + 1): \(message)"))
             }
-            for m in rd.messages { send(m) }
-            nodes[i].disk.write(rd)
-            nodes[i].inflight = rd
-            if rd.mustSync {
-                var latency = diskRng.uniform(10_000...plan.fsyncMaxNs)
-                if diskRng.chance(plan.slowFsyncRate) { latency += diskRng.uniform(10_000_000...100_000_000) }
-                schedule(after: latency, .persisted(node: i, incarnation: nodes[i].incarnation))
-                return
-            }
-            finishReady(i)
+        }
+        guard observePending, !failed else { return }
+        do { try observe(i, becameLeader: becameLeader) } catch { fail(error) }
+    }
+
+    /// The state oracles, on the node's state as its batch is handed out (before anything applies).
+    func observe(_ i: Int, becameLeader: Bool) throws(Violation) {
+        try oracle.observe(i, raft: nodes[i].raft, becameLeader: becameLeader, logs: { self.nodes.map(\.raft) })
+    }
+
+    /// The batch with `token` is on the platter — unless the process dies just before or just after.
+    func persisted(_ i: Int, token: UInt64) {
+        if !inLivenessPhase && faultRng.chance(plan.crashBeforeSyncRate) {
+            // The process dies while the write is in the page cache.
+            stats.crashesBeforeSync += 1
+            crash(i)
             return
         }
-    }
-
-    /// The batch is durable: release the messages that waited for it, apply, serve, advance.
-    func finishReady(_ i: Int) {
-        guard let rd = nodes[i].inflight else { return }
-        nodes[i].inflight = nil
-        if rd.mustSync {
-            if !inLivenessPhase && faultRng.chance(plan.crashBeforeSyncRate) {
-                // The process dies while the write is in the page cache.
-                stats.crashesBeforeSync += 1
-                crash(i)
-                return
-            }
-            nodes[i].disk.sync()
-            if !inLivenessPhase && faultRng.chance(plan.crashAfterSyncRate) {
-                // Durable, but the acknowledgements never leave.
-                stats.crashesAfterSync += 1
-                crash(i)
-                return
-            }
+        nodes[i].disk.sync()
+        if !inLivenessPhase && faultRng.chance(plan.crashAfterSyncRate) {
+            // Durable, but the acknowledgements never leave.
+            stats.crashesAfterSync += 1
+            crash(i)
+            return
         }
-        for m in rd.messagesAfterPersist { send(m) }
-        if let snap = rd.snapshot {
-            guard let restored = try? KVStore(restoring: snap.data) else {
-                fail(Violation(invariant: "snapshot", detail: "n\(i + 1) received an undecodable snapshot"))
-                return
-            }
-            nodes[i].store = restored
-        }
-        for e in rd.committedEntries {
-            do { try oracle.applied(i, e) } catch {
-                fail(error)
-                return
-            }
-            let applied = nodes[i].store.apply(e)
-            if let request = applied.request,
-                nodes[i].pendingWrites.remove(SimNode.WriteKey(client: request.client, sequence: request.sequence)) != nil
-            {
-                reply(to: Int(request.client), sequence: request.sequence, .written(applied.result, position: applied.position))
-            }
-        }
-        for rs in rd.readStates {
-            if let read = nodes[i].pendingReads.removeValue(forKey: rs.context) {
-                nodes[i].readyReads.append((rs.index, read.client, read.sequence, read.key))
-            }
-        }
-        serveReads(i)
-        nodes[i].raft.advance(rd)
-        maybeCompact(i)
-        drive(i)
-    }
-
-    func serveReads(_ i: Int) {
-        let applied = nodes[i].store.appliedIndex
-        var waiting: [(index: LogIndex, client: Int, sequence: UInt64, key: String)] = []
-        for read in nodes[i].readyReads {
-            if read.index <= applied {
-                reply(to: read.client, sequence: read.sequence, .read(nodes[i].store.get(read.key), position: applied))
-            } else {
-                waiting.append(read)
-            }
-        }
-        nodes[i].readyReads = waiting
-    }
-
-    func maybeCompact(_ i: Int) {
-        let applied = nodes[i].store.appliedIndex
-        guard applied >= nodes[i].raft.snapshotIndex + plan.snapshotEveryEntries else { return }
-        nodes[i].raft.compact(through: applied, data: nodes[i].store.snapshot())
-        if let snap = nodes[i].raft.latestSnapshot {
-            nodes[i].disk.saveSnapshot(snap, resetLog: false)
-            stats.compactions += 1
-        }
+        execute(i, nodes[i].host.persisted(token))
     }
 
     func handleRequest(_ i: Int, client: Int, sequence: UInt64, _ operation: ClientOperation) {
@@ -134,7 +124,7 @@ extension Simulation {
         case .write(let op):
             let request = KVRequest(client: UInt64(client), sequence: sequence, operation: op)
             do throws(RaftNode.ProposeError) {
-                _ = try nodes[i].raft.propose(request.encoded())
+                _ = try nodes[i].host.propose(request.encoded())
                 nodes[i].pendingWrites.insert(SimNode.WriteKey(client: UInt64(client), sequence: sequence))
             } catch {
                 switch error {
@@ -148,7 +138,7 @@ extension Simulation {
             let context = nodes[i].nextReadContext
             nodes[i].nextReadContext += 1
             do throws(RaftNode.ReadIndexError) {
-                try nodes[i].raft.readIndex(context: context)
+                try nodes[i].host.readIndex(context: context)
                 nodes[i].pendingReads[context] = (client, sequence, key)
             } catch {
                 switch error {
@@ -201,10 +191,8 @@ extension Simulation {
         nodes[i].incarnation += 1
         nodes[i].tickEpoch += 1
         nodes[i].inbox = []
-        nodes[i].inflight = nil
         nodes[i].pendingWrites = []
         nodes[i].pendingReads = [:]
-        nodes[i].readyReads = []
         nodes[i].disk.crash(using: &diskRng, tearProbability: plan.tearProbability)
         if !inLivenessPhase {
             schedule(after: faultRng.exponential(meanNs: plan.restartDelayNs), .restart(node: i))
@@ -227,16 +215,12 @@ extension Simulation {
         }
         var store = KVStore()
         if let snap = recovered.snapshot {
-            guard let restored = try? KVStore(restoring: snap.data) else {
+            do { try store.restore(snap) } catch {
                 fail(Violation(invariant: "recovery", detail: "n\(i + 1): undecodable snapshot"))
                 return
             }
-            store = restored
         }
-        nodes[i].raft = RaftNode(
-            id: NodeID(UInt64(i + 1)), configuration: configuration, config: plan.raft, restoring: recovered,
-            seed: nodeSeed(i, incarnation: nodes[i].incarnation))
-        nodes[i].store = store
+        nodes[i].host = makeHost(i, restoring: recovered, store: store)
         nodes[i].up = true
         do { try oracle.restarted(i, raft: nodes[i].raft) } catch {
             fail(error)
@@ -244,6 +228,16 @@ extension Simulation {
         }
         schedule(after: tickNs, .tick(node: i, epoch: nodes[i].tickEpoch))
         drive(i)
+    }
+
+    /// The host a master runs after starting on what its disk holds.
+    func makeHost(_ i: Int, restoring state: PersistentState = PersistentState(), store: KVStore = KVStore()) -> RaftHost<KVStore> {
+        let raft = RaftNode(
+            id: NodeID(UInt64(i + 1)), configuration: configuration, config: plan.raft, restoring: state,
+            seed: nodeSeed(i, incarnation: nodes.indices.contains(i) ? nodes[i].incarnation : 0))
+        var options = RaftHost<KVStore>.Options()
+        options.snapshotEveryEntries = plan.snapshotEveryEntries
+        return RaftHost(node: raft, machine: store, options: options)
     }
 
     func resume(_ i: Int) {

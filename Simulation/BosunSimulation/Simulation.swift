@@ -114,11 +114,8 @@ public final class Simulation {
         lossRate = plan.lossRate
         duplicateRate = plan.duplicateRate
         longDelayRate = plan.longDelayRate
-        let configuration = Configuration(voters: (1...options.nodes).map { NodeID(UInt64($0)) })
         for i in 0..<options.nodes {
-            let raft = RaftNode(
-                id: NodeID(UInt64(i + 1)), configuration: configuration, config: plan.raft, seed: nodeSeed(i, incarnation: 0))
-            nodes.append(SimNode(index: i, raft: raft))
+            nodes.append(SimNode(index: i, host: makeHost(i)))
         }
         for c in 0..<plan.clients {
             clients.append(SimClient(target: c % options.nodes))
@@ -184,7 +181,7 @@ public final class Simulation {
         switch event {
         case .tick(let i, let epoch):
             guard nodes[i].up, nodes[i].tickEpoch == epoch, !nodes[i].paused else { return }
-            nodes[i].raft.tick()
+            nodes[i].host.tick()
             drive(i)
             let period = UInt64(Double(tickNs) * plan.clockRates[i])
             schedule(after: period, .tick(node: i, epoch: epoch))
@@ -194,12 +191,16 @@ public final class Simulation {
             trace.mix(m.traceWord)
             guard !blocked[from][to], nodes[to].up else { return }
             if nodes[to].paused { nodes[to].inbox.append(event); return }
-            nodes[to].raft.step(m)
+            nodes[to].host.step(m)
             drive(to)
-        case .persisted(let i, let incarnation):
+        case .persisted(let i, let incarnation, let token):
             guard nodes[i].up, nodes[i].incarnation == incarnation else { return }
             if nodes[i].paused { nodes[i].inbox.append(event); return }
-            finishReady(i)
+            persisted(i, token: token)
+        case .snapshotWritten(let i, let incarnation, let metadata, let data):
+            guard nodes[i].up, nodes[i].incarnation == incarnation else { return }
+            if nodes[i].paused { nodes[i].inbox.append(event); return }
+            execute(i, nodes[i].host.snapshotWritten(metadata, data: data))
         case .request(let i, let client, let sequence, let operation):
             guard nodes[i].up else { return }
             if nodes[i].paused { nodes[i].inbox.append(event); return }
@@ -271,7 +272,8 @@ public final class Simulation {
         switch event {
         case .tick(let i, _): return "tick n\(i + 1)"
         case .deliver(let m): return "deliver \(m)"
-        case .persisted(let i, _): return "fsync done n\(i + 1)"
+        case .persisted(let i, _, _): return "fsync done n\(i + 1)"
+        case .snapshotWritten(let i, _, let metadata, _): return "snapshot \(metadata.index) written n\(i + 1)"
         case .request(let i, let c, let s, let op): return "client \(c) #\(s) -> n\(i + 1): \(op)"
         case .reply(let c, let s, let r): return "reply to client \(c) #\(s): \(r)"
         case .clientTimeout(let c, _): return "client \(c) timeout"

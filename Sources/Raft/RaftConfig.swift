@@ -19,7 +19,8 @@ public struct RaftConfig: Sendable {
     public var snapshotChunkBytes: Int = 512 * 1024
     /// Upper bound on entry bytes handed to the state machine in one `Ready`.
     public var maxApplyBytes: Int = 1024 * 1024
-    /// Read requests that may wait for the leader's first commit in its term.
+    /// Read requests that may wait at once, for the leader's first commit in its term or for a quorum
+    /// to confirm its leadership; one more is refused with `tooManyPendingReads`.
     public var maxPendingReads: Int = 4096
     /// Deliberate protocol bugs, compiled in and off by default: the simulator's self-test.
     public var plantedBugs: PlantedBugs = []

@@ -26,7 +26,8 @@ extension RaftNode {
     public enum ReadIndexError: Error, Equatable, Sendable {
         /// Reads are served by the leader; `leader` is the one this node knows, if any.
         case notLeader(leader: NodeID?)
-        /// Too many reads are waiting for the leader's first commit.
+        /// `RaftConfig.maxPendingReads` reads are already waiting for the leader's first commit or
+        /// for a quorum to confirm its leadership.
         case tooManyPendingReads
     }
 
@@ -34,10 +35,10 @@ extension RaftNode {
     /// machine must reach before the read is served.
     public mutating func readIndex(context: UInt64) throws(ReadIndexError) {
         guard role == .leader, corruption == nil else { throw .notLeader(leader: leader) }
+        guard reads.waitingForTermCommit.count + reads.pending.count < config.maxPendingReads else { throw .tooManyPendingReads }
         guard hasCommittedInTerm else {
             // A new leader's commit index may lag behind its predecessor's (etcd-io/etcd#7331):
             // wait until the no-op of this term commits.
-            guard reads.waitingForTermCommit.count < config.maxPendingReads else { throw .tooManyPendingReads }
             reads.waitingForTermCommit.append(context)
             return
         }

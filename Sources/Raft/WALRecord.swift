@@ -51,15 +51,6 @@ public enum WALRecord: Equatable, Sendable {
         return checksum(payload) == stored ? payload : nil
     }
 
-    /// What a `Ready` writes, in the order the durability contract needs: entries, then the hard
-    /// state, so a commit index never reaches the disk ahead of the entries it covers.
-    public static func records(for rd: Ready) -> [WALRecord] {
-        var records: [WALRecord] = []
-        if !rd.entries.isEmpty { records.append(.entries(rd.entries)) }
-        if let hs = rd.hardState { records.append(.hardState(hs)) }
-        return records
-    }
-
     /// Decodes a payload whose checksum has been verified.
     public init(payload: [UInt8]) throws(DecodeError) {
         var r = BinaryReader(payload)

@@ -73,10 +73,9 @@ extension MasterServer {
         }
     }
 
-    /// The state machine: apply, record the change for watches, and answer the write that
+    /// An entry applied to the store: record the change for watches, and answer the write that
     /// proposed the entry, if it is ours.
-    func apply(_ entry: Entry) {
-        let applied = store.apply(entry)
+    func applied(_ entry: Entry, _ applied: KVStore.Applied) {
         recordChange(at: entry.index, applied)
         guard let request = applied.request, request.client == session,
             let waiting = waitingWrites.removeValue(forKey: request.sequence)

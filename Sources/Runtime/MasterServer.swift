@@ -58,12 +58,13 @@ public final class MasterServer {
 
     let loop: EventLoop
     let options: Options
-    var store = KVStore()
+    /// The replicated store, as applied on this master.
+    var store: KVStore { driver.host.machine }
     /// The recent changes, for watches that resume from a resourceVersion.
     var history: WatchHistory
     var watchers: [Int: Watcher] = [:]
     var nextWatcherID = 1
-    var driver: RaftDriver!
+    var driver: RaftDriver<KVStore>!
     var http: HTTPServer!
     /// This process's client session in the store; sequences number its writes.
     let session: UInt64
@@ -79,35 +80,25 @@ public final class MasterServer {
     public init(loop: EventLoop, options: Options) throws {
         self.loop = loop
         self.options = options
-        // Restoring a snapshot (below, when the driver opens the log) resets it to start there.
-        history = WatchHistory(capacity: options.watchHistoryEvents, startingAfter: 0)
         var entropy = SystemRandomNumberGenerator()
         session = entropy.next() | 1
         var peers: [NodeID: PeerTransport.Address] = [:]
         for member in options.members where member.id != options.id { peers[member.id] = member.peer }
-        var driverOptions = RaftDriver.Options(
+        var driverOptions = RaftDriver<KVStore>.Options(
             transport: .init(cluster: options.cluster, id: options.id, listen: options.peerListen, peers: peers),
             dataDirectory: options.dataDirectory)
         driverOptions.tickNs = options.tickNs
         driverOptions.raft.electionTicks = options.electionTicks
         driverOptions.raft.heartbeatTicks = options.heartbeatTicks
         driverOptions.snapshotEveryEntries = options.snapshotEveryEntries
-        let machine = RaftDriver.StateMachine(
-            apply: { [unowned self] entry in self.apply(entry) },
-            restore: { [unowned self] snapshot in
-                guard let restored = try? KVStore(restoring: snapshot.data) else {
-                    self.driver.onFatal("snapshot at \(snapshot.metadata.index) cannot be decoded")
-                    return
-                }
-                self.store = restored
-                self.history.reset(startingAfter: restored.appliedIndex)
-                self.endWatches(APIError.gone("the state was replaced by a snapshot; list again"))
-            },
-            snapshot: { [unowned self] in
-                let copy = self.store
-                return { copy.snapshot() }
-            })
-        driver = try RaftDriver(loop: loop, options: driverOptions, machine: machine)
+        let driver = try RaftDriver(loop: loop, options: driverOptions, empty: KVStore())
+        history = WatchHistory(capacity: options.watchHistoryEvents, startingAfter: driver.host.machine.appliedIndex)
+        self.driver = driver
+        driver.onApplied = { [unowned self] entry, applied in self.applied(entry, applied) }
+        driver.onRestored = { [unowned self] metadata in
+            self.history.reset(startingAfter: metadata.index)
+            self.endWatches(APIError.gone("the state was replaced by a snapshot; list again"))
+        }
         driver.onReadState = { [unowned self] state in self.serveRead(state) }
         driver.onSoftState = { [unowned self] soft in
             if soft.leader != nil, soft.leader != self.lastLeader {

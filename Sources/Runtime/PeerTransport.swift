@@ -222,13 +222,22 @@ public final class PeerTransport {
     }
 
     /// The connection is gone: drop a half-sent frame, back off, and redial if anything waits.
+    /// A dial that failed drops every queued frame: by the next attempt they are stale, and a peer
+    /// down for long would otherwise get a backlog of old appends when it returns (Raft sends
+    /// again what still matters, from the peer's answer to the next heartbeat).
     private func failOutbound(_ peer: NodeID) {
         guard let out = outbound[peer] else { return }
         if let fd = out.fd {
             loop.unregister(fd)
             close(fd)
         }
-        if !out.connected { stats.connectFailures += 1 }
+        if !out.connected {
+            stats.connectFailures += 1
+            stats.droppedMessages += out.frames.count
+            out.frames = []
+            out.queuedBytes = 0
+            out.sentOfFirst = 0
+        }
         out.fd = nil
         out.connected = false
         if out.sentOfFirst > 0, let first = out.frames.first {

@@ -1,14 +1,15 @@
 import Foundation
 import Glibc
+import Host
 import Raft
 
-/// Runs one `RaftNode` for real: ticks from the event loop's clock, batches made durable in the
-/// write-ahead log, messages over the peer transport. It follows the `Ready` contract exactly:
-/// send `messages`; write snapshot, entries, hard state; fdatasync when `mustSync`; only then send
-/// `messagesAfterPersist`; restore, apply, hand out read states; `advance`.
+/// Runs a `RaftHost` for real: ticks from the event loop's clock, batches made durable in the
+/// write-ahead log (synchronously, one fdatasync per batch), messages over the peer transport,
+/// snapshots encoded and written on a helper thread. The host decides; this class only carries
+/// out its outputs, as the simulator does against its simulated disk and network.
 ///
 /// A disk error stops the node through `onFatal`: nothing that is not durable is ever acknowledged.
-public final class RaftDriver {
+public final class RaftDriver<Machine: ReplicatedStateMachine> {
     /// Tunables.
     public struct Options: Sendable {
         public var transport: PeerTransport.Options
@@ -26,31 +27,17 @@ public final class RaftDriver {
         }
     }
 
-    /// What the state machine above supplies.
-    public struct StateMachine {
-        /// Applies one committed entry, in order.
-        public var apply: (Entry) -> Void
-        /// Replaces the state with a snapshot's.
-        public var restore: (Snapshot) -> Void
-        /// Captures the state now (cheaply: a value copy) and returns the work that encodes it as
-        /// snapshot bytes, which runs on another thread so the loop keeps serving.
-        public var snapshot: () -> @Sendable () -> [UInt8]
-
-        public init(apply: @escaping (Entry) -> Void, restore: @escaping (Snapshot) -> Void, snapshot: @escaping () -> @Sendable () -> [UInt8]) {
-            self.apply = apply
-            self.restore = restore
-            self.snapshot = snapshot
-        }
-    }
-
     let loop: EventLoop
     let options: Options
     let wal: WriteAheadLog
     public let transport: PeerTransport
-    let machine: StateMachine
-    public private(set) var node: RaftNode
+    public private(set) var host: RaftHost<Machine>
     private var tickTimer: UInt64?
     private var stopped = false
+    /// Called with every committed entry as it applies, and what applying it did.
+    public var onApplied: (Entry, Machine.ApplyResult) -> Void = { _, _ in }
+    /// Called when a snapshot from the leader replaced the state machine's state.
+    public var onRestored: (SnapshotMetadata) -> Void = { _ in }
     /// Called with every read state once its index is applied locally.
     public var onReadState: (ReadState) -> Void = { _ in }
     /// Called when role or leader change.
@@ -61,9 +48,7 @@ public final class RaftDriver {
         _ = text.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
         exit(1)
     }
-    private var waitingReads: [ReadState] = []
     private var processScheduled = false
-    private var snapshotInProgress = false
     /// Proposals accepted by the core.
     public private(set) var proposals: UInt64 = 0
     /// How long each fdatasync of a Ready batch took.
@@ -71,27 +56,40 @@ public final class RaftDriver {
     /// Snapshots written here and snapshots installed from a leader.
     public private(set) var snapshotsWritten: UInt64 = 0
     public private(set) var snapshotsInstalled: UInt64 = 0
-    private var appliedIndex: LogIndex
 
-    /// Opens the data directory, recovers, and joins the cluster (call `start`).
-    public init(loop: EventLoop, options: Options, machine: StateMachine) throws {
+    /// Opens the data directory and recovers the log; `empty` is the state machine before any
+    /// entry, and `restore` rebuilds it from the recovered snapshot. Join the cluster with `start`.
+    public init(loop: EventLoop, options: Options, empty: Machine) throws {
         self.loop = loop
         self.options = options
-        self.machine = machine
         let (wal, state) = try WriteAheadLog.open(directory: options.dataDirectory, options: options.wal)
         self.wal = wal
-        if let snap = state.snapshot { machine.restore(snap) }
-        appliedIndex = state.snapshot?.metadata.index ?? 0
+        var machine = empty
+        if let snap = state.snapshot {
+            do { try machine.restore(snap) } catch { throw RecoveryFailure(message: "snapshot at index \(snap.metadata.index) in \(options.dataDirectory) cannot be decoded: \(error)") }
+        }
         var entropy = SystemRandomNumberGenerator()  // Election jitter differs per process.
         let seed = entropy.next()
         let voters = Array(options.transport.peers.keys) + [options.transport.id]
-        node = RaftNode(id: options.transport.id, configuration: Configuration(voters: voters), config: options.raft, restoring: state, seed: seed)
+        let node = RaftNode(id: options.transport.id, configuration: Configuration(voters: voters), config: options.raft, restoring: state, seed: seed)
+        var hostOptions = RaftHost<Machine>.Options()
+        hostOptions.snapshotEveryEntries = options.snapshotEveryEntries
+        host = RaftHost(node: node, machine: machine, options: hostOptions)
         transport = try PeerTransport(loop: loop, options: options.transport)
     }
 
+    /// A recovered snapshot that the state machine cannot read.
+    public struct RecoveryFailure: Error, CustomStringConvertible {
+        public var message: String
+        public var description: String { message }
+    }
+
+    /// The Raft core (read only).
+    public var node: RaftNode { host.node }
+
     public func start() {
         transport.onMessage = { [unowned self] m in
-            self.node.step(m)
+            self.host.step(m)
             self.processSoon()
         }
         scheduleTick()
@@ -108,25 +106,30 @@ public final class RaftDriver {
     private func scheduleTick() {
         tickTimer = loop.schedule(afterNs: options.tickNs) { [unowned self] in
             guard !self.stopped else { return }
-            self.node.tick()
+            self.host.tick()
             self.process()
             self.scheduleTick()
         }
     }
 
     public func propose(_ data: [UInt8]) throws(RaftNode.ProposeError) -> LogIndex {
-        let index = try node.propose(data)
+        let index = try host.propose(data)
         proposals += 1
         processSoon()
         return index
     }
 
     public func readIndex(context: UInt64) throws(RaftNode.ReadIndexError) {
-        try node.readIndex(context: context)
+        try host.readIndex(context: context)
         processSoon()
     }
 
-    /// Handles the core's output once the loop has dispatched every event of this wake-up, so
+    public func transferLeadership(to target: NodeID) {
+        host.transferLeadership(to: target)
+        process()
+    }
+
+    /// Handles the host's output once the loop has dispatched every event of this wake-up, so
     /// proposals and messages that arrived together share one batch and one fdatasync.
     private func processSoon() {
         guard !processScheduled else { return }
@@ -137,61 +140,53 @@ public final class RaftDriver {
         }
     }
 
-    public func transferLeadership(to target: NodeID) {
-        node.transferLeadership(to: target)
-        process()
+    /// Carries out every output the host has now, and whatever finishing them makes ready.
+    public func process() {
+        guard !stopped else { return }
+        execute(host.process())
     }
 
-    /// Hands every pending batch to disk and network, in the contract's order.
-    public func process() {
-        while !stopped, let rd = node.ready() {
-            if let corruption = node.corruption { return fatal(corruption) }
-            if let soft = rd.softState { onSoftState(soft) }
-            transport.send(rd.messages)
-            do {
-                if let snap = rd.snapshot {
-                    try wal.saveSnapshot(snap, resetLog: true)
-                    snapshotsInstalled += 1
-                    machine.restore(snap)
-                    appliedIndex = snap.metadata.index
+    private func execute(_ first: [RaftHost<Machine>.Output]) {
+        var work = first
+        var next = 0
+        while next < work.count, !stopped {
+            let output = work[next]
+            next += 1
+            switch output {
+            case .softState(let soft): onSoftState(soft)
+            case .send(let messages): transport.send(messages)
+            case .persist(let batch):
+                do {
+                    try persist(batch)
+                } catch {
+                    work += host.fail("\(error)")
+                    continue
                 }
-                try wal.append(rd)
-                if rd.mustSync {
-                    let start = monotonicNs()
-                    try wal.sync()
-                    fsyncLatency.observe(seconds: Double(monotonicNs() - start) / 1e9)
-                }
-            } catch {
-                return fatal("\(error)")
+                work += host.persisted(batch.token)
+            case .restored(let metadata):
+                snapshotsInstalled += 1
+                onRestored(metadata)
+            case .applied(let entry, let result): onApplied(entry, result)
+            case .readReady(let read): onReadState(read)
+            case .captureSnapshot(let metadata, let encode): writeSnapshotInBackground(metadata, encode)
+            case .adoptSnapshot, .discardSnapshot: preconditionFailure("only answers to snapshotWritten")
+            case .fatal(let message): fatal(message)
             }
-            transport.send(rd.messagesAfterPersist)
-            for entry in rd.committedEntries {
-                machine.apply(entry)
-                appliedIndex = entry.index
-            }
-            waitingReads += rd.readStates
-            releaseReads()
-            node.advance(rd)
-            maybeSnapshot()
         }
     }
 
-    private func releaseReads() {
-        let ready = waitingReads.filter { $0.index <= appliedIndex }
-        waitingReads.removeAll { $0.index <= appliedIndex }
-        ready.forEach(onReadState)
+    private func persist(_ batch: PersistBatch) throws(WriteAheadLog.Failure) {
+        if let snap = batch.snapshot { try wal.saveSnapshot(snap, resetLog: true) }
+        try wal.append(batch.records)
+        guard batch.mustSync else { return }
+        let start = monotonicNs()
+        try wal.sync()
+        fsyncLatency.observe(seconds: Double(monotonicNs() - start) / 1e9)
     }
 
-    /// Every `snapshotEveryEntries` applied entries: capture the state on the loop, encode it and
-    /// write the file on a helper thread, then on the loop adopt the file (if no newer snapshot
-    /// arrived meanwhile) and compact the log. The loop never stalls on a large state.
-    private func maybeSnapshot() {
-        guard !snapshotInProgress, appliedIndex >= node.snapshotIndex + options.snapshotEveryEntries,
-            let term = node.term(at: appliedIndex)
-        else { return }
-        snapshotInProgress = true
-        let metadata = SnapshotMetadata(index: appliedIndex, term: term, configuration: node.configuration)
-        let encode = machine.snapshot()
+    /// Encodes the captured state and writes the file on a helper thread, so the loop never stalls
+    /// on a large state; back on the loop, the host decides whether the file becomes the snapshot.
+    private func writeSnapshotInBackground(_ metadata: SnapshotMetadata, _ encode: @escaping @Sendable () -> [UInt8]) {
         let directory = options.dataDirectory
         let handle = loop.handle
         let finish = SnapshotCompletion(driver: self)
@@ -204,24 +199,27 @@ public final class RaftDriver {
         }
     }
 
-    fileprivate func adoptSnapshot(metadata: SnapshotMetadata, data: [UInt8], file: Result<String, WriteAheadLog.Failure>) {
-        snapshotInProgress = false
+    fileprivate func snapshotWritten(metadata: SnapshotMetadata, data: [UInt8], file: Result<String, WriteAheadLog.Failure>) {
         guard !stopped else { return }
+        let path: String
         switch file {
-        case .failure(let error):
-            fatal("\(error)")
-        case .success(let path):
-            guard metadata.index > node.snapshotIndex else {
+        case .failure(let error): return execute(host.fail("\(error)"))
+        case .success(let written): path = written
+        }
+        for output in host.snapshotWritten(metadata, data: data) {
+            switch output {
+            case .adoptSnapshot(let snapshot):
+                do {
+                    try wal.adoptSnapshotFile(path, metadata: snapshot.metadata, resetLog: false)
+                    snapshotsWritten += 1
+                } catch {
+                    execute(host.fail("\(error)"))
+                }
+            case .discardSnapshot:
                 unlink(path)  // A newer snapshot arrived from the leader meanwhile.
-                return
+            default:
+                execute([output])
             }
-            do {
-                try wal.adoptSnapshotFile(path, metadata: metadata, resetLog: false)
-            } catch {
-                return fatal("\(error)")
-            }
-            node.compact(through: metadata.index, data: data)
-            snapshotsWritten += 1
         }
     }
 
@@ -234,15 +232,15 @@ public final class RaftDriver {
 
 /// Carries a finished background snapshot back to its driver on the loop thread. The driver is
 /// only touched there; the box just travels through the loop's inbox.
-private final class SnapshotCompletion: @unchecked Sendable {
+private final class SnapshotCompletion<Machine: ReplicatedStateMachine>: @unchecked Sendable {
     // Safe: created on the loop, and `run` is only called on the loop (via LoopHandle.execute).
-    let driver: RaftDriver
+    let driver: RaftDriver<Machine>
 
-    init(driver: RaftDriver) {
+    init(driver: RaftDriver<Machine>) {
         self.driver = driver
     }
 
     func run(metadata: SnapshotMetadata, data: [UInt8], file: Result<String, WriteAheadLog.Failure>) {
-        driver.adoptSnapshot(metadata: metadata, data: data, file: file)
+        driver.snapshotWritten(metadata: metadata, data: data, file: file)
     }
 }

@@ -7,7 +7,7 @@ import Raft
 ///   starting with the hard state current when it was opened, so deleting older segments never
 ///   loses the hard state;
 /// - `snapshot.bin`, one frame holding the snapshot metadata and data, replaced atomically
-///   (write `snapshot.tmp`, fdatasync, rename, fsync the directory).
+///   (write `snapshot-INDEX.tmp`, fdatasync, rename, fsync the directory).
 ///
 /// `append` writes a batch's entries and then its hard state (so a commit index never reaches the
 /// disk ahead of its entries); `sync` makes everything appended durable. On open, a torn record at
@@ -71,11 +71,16 @@ public final class WriteAheadLog {
 
     // MARK: Writing
 
-    /// Writes a batch's entries, then its hard state. Not durable until `sync()`.
-    public func append(_ rd: Ready) throws(Failure) {
-        let bytes = WALRecord.records(for: rd).flatMap { $0.framed() }
-        if let last = rd.entries.last { currentLastIndex = max(currentLastIndex, last.index) }
-        if let hs = rd.hardState { hardState = hs }
+    /// Appends records in order (a batch's entries, then its hard state). Not durable until `sync()`.
+    public func append(_ records: [WALRecord]) throws(Failure) {
+        var bytes: [UInt8] = []
+        for record in records {
+            switch record {
+            case .entries(let entries): if let last = entries.last { currentLastIndex = max(currentLastIndex, last.index) }
+            case .hardState(let hs): hardState = hs
+            }
+            bytes += record.framed()
+        }
         guard !bytes.isEmpty else { return }
         if segmentSize >= options.segmentBytes { try startSegment() }
         try io { () throws(IOFailure) in try FileIO.writeAll(fd, bytes, path: segmentPath) }

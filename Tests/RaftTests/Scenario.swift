@@ -76,7 +76,7 @@ struct Scenario {
         case "tick": c.tick(n, times: args.count > 1 ? Int(args[1])! : 1)
         case "timeout": c.timeOut(n)
         case "tickall":
-            for _ in 0..<Int(args[0])! { for id in c.ids where c.nodes[id] != nil { c.tick(id.rawValue) } }
+            for _ in 0..<Int(args[0])! { for id in c.ids where c.hosts[id] != nil { c.tick(id.rawValue) } }
         case "deliver": c.deliver(limit: args.first.flatMap { Int($0) } ?? 100_000)
         case "drop": c.dropAll()
         case "partition":

@@ -1,12 +1,29 @@
+@testable import Host
 @testable import Raft
 
-/// An in-memory cluster of Raft cores for rule and scenario tests: storage is durable the moment a
-/// batch is handed out, messages wait in a queue until delivered, links can be cut, nodes crash
-/// (keeping their storage) and restart.
+/// The state machine of the rule tests: the committed entries, as applied.
+struct EntryLog: ReplicatedStateMachine {
+    var appliedIndex: LogIndex = 0
+
+    mutating func apply(_ entry: Entry) {
+        appliedIndex = entry.index
+    }
+
+    mutating func restore(_ snapshot: Snapshot) {
+        appliedIndex = snapshot.metadata.index
+    }
+
+    func snapshotEncoder() -> @Sendable () -> [UInt8] { { [] } }
+}
+
+/// An in-memory cluster of Raft cores for rule and scenario tests, each run by the same `RaftHost`
+/// as the real and simulated masters: storage is durable the moment a batch is handed out,
+/// messages wait in a queue until delivered, links can be cut, nodes crash (keeping their
+/// storage) and restart.
 struct TestCluster {
     var config: RaftConfig
     var ids: [NodeID]
-    var nodes: [NodeID: RaftNode] = [:]
+    var hosts: [NodeID: RaftHost<EntryLog>] = [:]
     var storage: [NodeID: PersistentState] = [:]
     var queue: [Message] = []
     /// Directed links that drop everything.
@@ -39,44 +56,60 @@ struct TestCluster {
 
     mutating func start(_ id: NodeID) {
         seed &+= 1
-        nodes[id] = RaftNode(id: id, configuration: configuration, config: config, restoring: storage[id]!, seed: seed)
+        let state = storage[id]!
+        let node = RaftNode(id: id, configuration: configuration, config: config, restoring: state, seed: seed)
+        var options = RaftHost<EntryLog>.Options()
+        options.snapshotEveryEntries = 0  // Tests compact by hand.
+        hosts[id] = RaftHost(node: node, machine: EntryLog(appliedIndex: node.snapshotIndex), options: options)
         applied[id] = []
     }
 
-    subscript(_ id: UInt64) -> RaftNode { nodes[NodeID(id)]! }
+    /// The Raft cores of the running members.
+    var nodes: [NodeID: RaftNode] { hosts.mapValues(\.node) }
 
-    /// Handles every pending batch of `id`: persist, queue messages, apply, advance.
+    subscript(_ id: UInt64) -> RaftNode { hosts[NodeID(id)]!.node }
+
+    /// Carries out the host's outputs for `id`: persist at once, queue messages, record what applies.
     mutating func process(_ id: NodeID) {
-        while var node = nodes[id], let rd = node.ready() {
-            var disk = storage[id]!
-            if let snap = rd.snapshot {
-                disk.snapshot = snap
-                disk.entries = []
-                applied[id] = []
+        guard var host = hosts[id] else { return }
+        var work = host.process()
+        var next = 0
+        while next < work.count {
+            let output = work[next]
+            next += 1
+            switch output {
+            case .persist(let batch):
+                var disk = storage[id]!
+                if let snap = batch.snapshot {
+                    disk.snapshot = snap
+                    disk.entries = []
+                }
+                if let first = batch.entries.first {
+                    disk.entries.removeAll { $0.index >= first.index }
+                    disk.entries += batch.entries
+                }
+                if let hs = batch.hardState { disk.hardState = hs }
+                storage[id] = disk
+                work += host.persisted(batch.token)
+            case .send(let messages): queue += messages
+            case .restored: applied[id] = []
+            case .applied(let entry, _): applied[id, default: []].append(entry)
+            case .readReady(let read): readStates[id, default: []].append(read)
+            case .softState, .captureSnapshot, .adoptSnapshot, .discardSnapshot, .fatal: break
             }
-            if let first = rd.entries.first {
-                disk.entries.removeAll { $0.index >= first.index }
-                disk.entries += rd.entries
-            }
-            if let hs = rd.hardState { disk.hardState = hs }
-            storage[id] = disk
-            queue += rd.messages + rd.messagesAfterPersist
-            applied[id, default: []] += rd.committedEntries
-            readStates[id, default: []] += rd.readStates
-            node.advance(rd)
-            nodes[id] = node
         }
+        hosts[id] = host
     }
 
     mutating func processAll() {
-        for id in ids where nodes[id] != nil { process(id) }
+        for id in ids where hosts[id] != nil { process(id) }
     }
 
+    /// Changes the core of `id` directly (rule tests reach past the host's inputs), then processes.
     mutating func with(_ id: UInt64, _ body: (inout RaftNode) -> Void) {
         let key = NodeID(id)
-        guard var node = nodes[key] else { return }
-        body(&node)
-        nodes[key] = node
+        guard hosts[key] != nil else { return }
+        body(&hosts[key]!.node)
         process(key)
     }
 
@@ -108,7 +141,7 @@ struct TestCluster {
         while !queue.isEmpty && steps < limit {
             let m = queue.removeFirst()
             steps += 1
-            guard nodes[m.to] != nil, !cut.contains([m.from, m.to]) else { continue }
+            guard hosts[m.to] != nil, !cut.contains([m.from, m.to]) else { continue }
             lastDelivered.append(m.description)
             with(m.to.rawValue) { $0.step(m) }
         }
@@ -138,7 +171,7 @@ struct TestCluster {
     }
 
     mutating func crash(_ id: UInt64) {
-        nodes[NodeID(id)] = nil
+        hosts[NodeID(id)] = nil
     }
 
     mutating func restart(_ id: UInt64) {
@@ -147,7 +180,7 @@ struct TestCluster {
     }
 
     func leaders() -> [UInt64] {
-        ids.filter { nodes[$0]?.role == .leader }.map(\.rawValue)
+        ids.filter { hosts[$0]?.node.role == .leader }.map(\.rawValue)
     }
 
     /// The log of `id` as "term/index" words.

@@ -1,4 +1,5 @@
 import Glibc
+import Host
 import Raft
 @testable import Runtime
 import Testing
@@ -8,8 +9,39 @@ import Testing
 /// up (by snapshot, since the others compacted meanwhile).
 @Suite(.serialized)
 final class RaftDriverTests {
+    /// The replicated state: the normal entries' text, in order.
+    struct StringLog: ReplicatedStateMachine {
+        var strings: [String] = []
+        var appliedIndex: LogIndex = 0
+
+        mutating func apply(_ entry: Entry) {
+            appliedIndex = entry.index
+            if entry.kind == .normal { strings.append(String(decoding: entry.data, as: UTF8.self)) }
+        }
+
+        mutating func restore(_ snapshot: Snapshot) throws {
+            var r = BinaryReader(snapshot.data)
+            let count = try r.readUInt32()
+            strings = try (0..<count).map { _ in try r.readString() }
+            appliedIndex = snapshot.metadata.index
+        }
+
+        func snapshotEncoder() -> @Sendable () -> [UInt8] {
+            let list = strings
+            return {
+                var w = BinaryWriter()
+                w.write(UInt32(list.count))
+                list.forEach { w.writeString($0) }
+                return w.bytes
+            }
+        }
+    }
+
+    typealias Driver = RaftDriver<StringLog>
     let root: String
-    var applied: [UInt64: [String]] = [:]
+    var drivers: [UInt64: Driver] = [:]
+
+    func applied(_ id: UInt64) -> [String]? { drivers[id]?.host.machine.strings }
 
     init() {
         var template = Array("/tmp/bosun-driver-XXXXXX".utf8CString)
@@ -25,40 +57,20 @@ final class RaftDriverTests {
         rmdir(root)
     }
 
-    func machine(_ id: UInt64) -> RaftDriver.StateMachine {
-        RaftDriver.StateMachine(
-            apply: { [unowned self] entry in
-                if entry.kind == .normal { self.applied[id, default: []].append(String(decoding: entry.data, as: UTF8.self)) }
-            },
-            restore: { [unowned self] snapshot in
-                var r = BinaryReader(snapshot.data)
-                let count = (try? r.readUInt32()) ?? 0
-                self.applied[id] = (0..<count).compactMap { _ in try? r.readString() }
-            },
-            snapshot: { [unowned self] in
-                let list = self.applied[id] ?? []
-                return {
-                    var w = BinaryWriter()
-                    w.write(UInt32(list.count))
-                    list.forEach { w.writeString($0) }
-                    return w.bytes
-                }
-            })
-    }
-
-    func driver(_ loop: EventLoop, _ id: UInt64, port: UInt16 = 0) throws -> RaftDriver {
+    func driver(_ loop: EventLoop, _ id: UInt64, port: UInt16 = 0) throws -> Driver {
         let peers = [UInt64(1), 2, 3].filter { $0 != id }.map { (NodeID($0), PeerTransport.Address(host: "127.0.0.1", port: 0)) }
-        var options = RaftDriver.Options(
+        var options = Driver.Options(
             transport: .init(cluster: "t", id: NodeID(id), listen: .init(host: "127.0.0.1", port: port), peers: Dictionary(uniqueKeysWithValues: peers)),
             dataDirectory: root + "/n\(id)")
         options.snapshotEveryEntries = 20
         options.transport.backoffMinNs = 5_000_000
-        let d = try RaftDriver(loop: loop, options: options, machine: machine(id))
+        let d = try Driver(loop: loop, options: options, empty: StringLog())
         d.onFatal = { Issue.record("fatal: \($0)") }
+        drivers[id] = d
         return d
     }
 
-    static func connect(_ drivers: [RaftDriver]) {
+    static func connect(_ drivers: [Driver]) {
         for a in drivers {
             for b in drivers where a !== b {
                 a.transport.setAddress(.init(host: "127.0.0.1", port: b.transport.port), for: b.node.id)
@@ -74,8 +86,8 @@ final class RaftDriverTests {
         PeerTransportTests.run(loop, timeoutMs: 5000) { drivers.contains { $0.node.role == .leader } }
         let leader = try #require(drivers.first { $0.node.role == .leader })
         for k in 0..<50 { _ = try leader.propose(Array("a\(k)".utf8)) }
-        PeerTransportTests.run(loop, timeoutMs: 5000) { [1, 2, 3].allSatisfy { self.applied[$0]?.count == 50 } }
-        #expect([1, 2, 3].allSatisfy { applied[$0] == (0..<50).map { "a\($0)" } })
+        PeerTransportTests.run(loop, timeoutMs: 5000) { [1, 2, 3].allSatisfy { self.applied($0)?.count == 50 } }
+        #expect([1, 2, 3].allSatisfy { applied($0) == (0..<50).map { "a\($0)" } })
 
         // Stop a follower; the other two carry on.
         let victim = try #require(drivers.first { $0 !== leader })
@@ -86,19 +98,19 @@ final class RaftDriverTests {
         for k in 0..<60 { _ = try leader.propose(Array("b\(k)".utf8)) }
         let survivors = ([1, 2, 3] as [UInt64]).filter { $0 != victimID }
         PeerTransportTests.run(loop, timeoutMs: 5000) {
-            survivors.allSatisfy { self.applied[$0]?.count == 110 } && drivers.allSatisfy { $0.node.snapshotIndex > 60 }
+            survivors.allSatisfy { self.applied($0)?.count == 110 } && drivers.allSatisfy { $0.node.snapshotIndex > 60 }
         }
         // Both survivors compacted past everything the stopped member has: it can only catch up by snapshot.
         #expect(drivers.allSatisfy { $0.node.snapshotIndex > 60 })
 
         // Restart it from its data directory on the same port: it recovers and catches up.
-        applied[victimID] = []
         let revived = try driver(loop, victimID, port: victimPort)
         Self.connect(drivers + [revived])
         revived.start()
         #expect(revived.node.lastIndex >= 51)  // recovered from its own log
-        PeerTransportTests.run(loop, timeoutMs: 5000) { self.applied[victimID]?.count == 110 }
-        #expect(applied[victimID] == applied[survivors[0]])
+        PeerTransportTests.run(loop, timeoutMs: 5000) { self.applied(victimID)?.count == 110 }
+        #expect(applied(victimID) == applied(survivors[0]))
+        #expect(revived.snapshotsInstalled == 1)  // caught up by the snapshot, not by the log
         (drivers + [revived]).forEach { $0.stop() }
     }
 }

@@ -1,6 +1,8 @@
 import Glibc
+import Host
 import Raft
 @testable import Runtime
+import Store
 import Testing
 
 /// The write-ahead log on real files with real fsync, in a fresh temporary directory per test.
@@ -18,11 +20,11 @@ final class WriteAheadLogTests {
         rmdir(directory)
     }
 
-    static func batch(_ range: ClosedRange<LogIndex>, term: Term, commit: LogIndex? = nil) -> Ready {
-        var rd = Ready()
-        rd.entries = range.map { Entry(term: term, index: $0, data: Array("entry \($0)".utf8)) }
-        rd.hardState = HardState(term: term, vote: NodeID(1), commit: commit ?? range.lowerBound - 1)
-        return rd
+    static func batch(_ range: ClosedRange<LogIndex>, term: Term, commit: LogIndex? = nil) -> [WALRecord] {
+        [
+            .entries(range.map { Entry(term: term, index: $0, data: Array("entry \($0)".utf8)) }),
+            .hardState(HardState(term: term, vote: NodeID(1), commit: commit ?? range.lowerBound - 1)),
+        ]
     }
 
     func segments() throws -> [String] {
@@ -88,7 +90,7 @@ final class WriteAheadLogTests {
             name = try segments().last!
             goodSize = size(directory + "/" + name)
         }
-        var torn = WALRecord.entries(Self.batch(4...6, term: 1).entries).framed()
+        var torn = Self.batch(4...6, term: 1)[0].framed()
         if kind == "cut" {
             torn.removeLast(torn.count / 2)
         } else {
@@ -161,7 +163,7 @@ final class WriteAheadLogTests {
             try wal.saveSnapshot(Snapshot(metadata: meta, data: [1, 2, 3]), resetLog: false)
             #expect(try segments().count < before)
         }
-        #expect(!(try FileIO.list(directory).contains("snapshot.tmp")))
+        #expect(try FileIO.list(directory).filter { $0.hasSuffix(".tmp") }.isEmpty)  // renamed into place
         let (_, state) = try WriteAheadLog.open(directory: directory, options: options)
         #expect(state.snapshot == Snapshot(metadata: meta, data: [1, 2, 3]))
         #expect(state.entries.first?.index == 31 && state.entries.last?.index == 60)
@@ -205,6 +207,22 @@ final class WriteAheadLogTests {
         }
         try flipByte("snapshot.bin", at: 10)
         #expect(throws: WriteAheadLog.Failure.self) { try WriteAheadLog.open(directory: directory) }
+    }
+
+    /// A snapshot file that is intact but that the store cannot decode stops the master at start
+    /// with an error naming it, instead of crashing.
+    @Test func undecodableSnapshotStopsTheDriverWithAClearError() throws {
+        do {
+            let (wal, _) = try WriteAheadLog.open(directory: directory)
+            try wal.saveSnapshot(Snapshot(metadata: SnapshotMetadata(index: 7, term: 1, configuration: Configuration(voters: [NodeID(1)])), data: [9, 9, 9]), resetLog: false)
+        }
+        let loop = try EventLoop()
+        let options = RaftDriver<KVStore>.Options(transport: .init(cluster: "t", id: NodeID(1), listen: .init(host: "127.0.0.1", port: 0), peers: [:]), dataDirectory: directory)
+        #expect {
+            _ = try RaftDriver(loop: loop, options: options, empty: KVStore())
+        } throws: { error in
+            "\(error)".contains("snapshot at index 7") && "\(error)".contains(directory)
+        }
     }
 
     /// An unusable directory is a clear I/O error.

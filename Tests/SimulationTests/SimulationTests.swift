@@ -1,4 +1,5 @@
 @testable import BosunSimulation
+import Host
 import Raft
 import Store
 import Testing
@@ -91,10 +92,7 @@ struct SimDiskTests {
             var disk = SimDisk()
             disk.append(.entries([Entry(term: 1, index: 1), Entry(term: 1, index: 2)]))
             disk.sync()
-            var rd = Ready()
-            rd.entries = [Entry(term: 2, index: 2)]
-            rd.hardState = HardState(term: 2, vote: nil, commit: 2)
-            disk.write(rd)
+            disk.write(PersistBatch(entries: [Entry(term: 2, index: 2)], hardState: HardState(term: 2, vote: nil, commit: 2)))
             var rng = SplitMix64(seed: seed)
             disk.crash(using: &rng, tearProbability: 1)
             let state = try disk.recover(acceptTorn: false)
