@@ -3,7 +3,7 @@ import PackageDescription
 
 /// Bosun: a small, highly available container orchestrator.
 ///
-/// Core targets (`Raft`, `Store`, `Master`, `Host`) are deterministic, synchronous state machines;
+/// Core targets (`Raft`, `Store`, `Master`, `Host`, `MasterCore`) are deterministic, synchronous state machines;
 /// the simulator under `Simulation/` drives them against a simulated world.
 let package = Package(
     name: "Bosun",
@@ -16,8 +16,9 @@ let package = Package(
         .target(name: "Store", dependencies: ["Raft"], path: "Sources/Store"),
         .target(name: "Master", dependencies: ["Raft", "Store"], path: "Sources/Master"),
         .target(name: "Host", dependencies: ["Raft", "Store"], path: "Sources/Host"),
+        .target(name: "MasterCore", dependencies: ["Host", "Master", "Raft", "Store"], path: "Sources/MasterCore"),
         .target(name: "CSystem", path: "Sources/CSystem"),
-        .target(name: "Runtime", dependencies: ["Raft", "Store", "Host", "Master", "CSystem"], path: "Sources/Runtime"),
+        .target(name: "Runtime", dependencies: ["Raft", "Store", "Host", "Master", "MasterCore", "CSystem"], path: "Sources/Runtime"),
         .executableTarget(name: "bosun", dependencies: ["Runtime", "Master", "Raft"], path: "Sources/bosun"),
         .target(
             name: "BosunSimulation",
@@ -32,7 +33,7 @@ let package = Package(
         .testTarget(name: "RaftTests", dependencies: ["Raft", "Host"], path: "Tests/RaftTests"),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Raft"], path: "Tests/StoreTests"),
         .testTarget(name: "MasterTests", dependencies: ["Master", "Store", "Raft"], path: "Tests/MasterTests", exclude: ["Corpus"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Host", "Raft", "Store"], path: "Tests/RuntimeTests"),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Host", "Master", "Raft", "Store"], path: "Tests/RuntimeTests"),
         .testTarget(name: "ClusterTests", dependencies: ["Master"], path: "Tests/ClusterTests"),
         .testTarget(
             name: "SimulationTests",

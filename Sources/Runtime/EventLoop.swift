@@ -43,11 +43,7 @@ public final class EventLoop {
     }
 
     /// The monotonic clock in nanoseconds.
-    public static func nowNs() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
+    public static func nowNs() -> UInt64 { monotonicNs() }
 
     /// Watches `fd` for readability (always) and writability (when `writable`).
     public func register(_ fd: Int32, writable: Bool = false, _ handler: @escaping IOHandler) throws(IOFailure) {

@@ -4,8 +4,8 @@ import Master
 /// Relays a request to another master (the leader) and hands back its answer: the HTTP client a
 /// follower needs to forward writes and linearizable reads. One connection per request
 /// (`Connection: close`), a deadline on the whole exchange: 503 when the leader cannot be reached
-/// (nothing was delivered; retry), 504 when it does not answer in time (the outcome is unknown),
-/// 502 when its answer is malformed.
+/// (nothing was delivered; retry), 504 when it does not answer in time or closes the connection
+/// without answering (the outcome is unknown), 502 when its answer is malformed.
 final class HTTPForwarder {
     let loop: EventLoop
     let timeoutNs: UInt64
@@ -63,7 +63,7 @@ final class HTTPForwarder {
         }
         exchange.timer = loop.schedule(afterNs: timeoutNs) { [unowned self] in
             exchange.timer = nil
-            self.finish(exchange, HTTPServer.status(504, reason: "Timeout", message: "the leader at \(address) did not answer in time"))
+            self.finish(exchange, HTTPForwarder.outcomeUnknown("the leader at \(address) did not answer in time"))
         }
     }
 
@@ -73,7 +73,9 @@ final class HTTPForwarder {
             guard Socket.pendingError(exchange.fd) == 0,
                 let n = Socket.send(exchange.fd, exchange.output[exchange.sent...])
             else {
-                return finish(exchange, HTTPForwarder.unreachable("the leader at \(exchange.address) refused or closed the connection"))
+                return finish(exchange, exchange.sent == 0
+                    ? HTTPForwarder.unreachable("the leader at \(exchange.address) refused the connection")
+                    : HTTPForwarder.outcomeUnknown("the leader at \(exchange.address) closed the connection while taking the request"))
             }
             exchange.sent += n
             if exchange.sent == exchange.output.count { loop.watch(exchange.fd, writable: false) }
@@ -85,12 +87,15 @@ final class HTTPForwarder {
             case nil:
                 return
             case .some(nil):
-                return finish(exchange, HTTPForwarder.parseResponse(exchange.received)
-                    ?? HTTPServer.status(502, reason: "BadGateway", message: "the leader's answer was malformed"))
+                if let response = HTTPForwarder.parseResponse(exchange.received) { return finish(exchange, response) }
+                // The request reached the leader, which may have carried it out before it went away.
+                return finish(exchange, exchange.received.isEmpty
+                    ? HTTPForwarder.outcomeUnknown("the leader at \(exchange.address) closed the connection without answering")
+                    : HTTPResponse.status(502, reason: "BadGateway", message: "the leader's answer was malformed"))
             case .some(let bytes?):
                 exchange.received += bytes
                 if exchange.received.count > maxResponseBytes {
-                    return finish(exchange, HTTPServer.status(502, reason: "BadGateway", message: "the leader's answer is too large"))
+                    return finish(exchange, HTTPResponse.status(502, reason: "BadGateway", message: "the leader's answer is too large"))
                 }
             }
         }
@@ -107,9 +112,14 @@ final class HTTPForwarder {
 
     /// The leader is down or unreachable: the request was not delivered, so retrying is safe.
     static func unreachable(_ message: String) -> HTTPResponse {
-        var response = HTTPServer.status(503, reason: "ServiceUnavailable", message: message)
+        var response = HTTPResponse.status(503, reason: "ServiceUnavailable", message: message)
         response.headers.append(("Retry-After", "1"))
         return response
+    }
+
+    /// The request may or may not have been carried out: 504, which a client must not take as final.
+    static func outcomeUnknown(_ message: String) -> HTTPResponse {
+        HTTPResponse.status(504, reason: "Timeout", message: message + "; the outcome is unknown")
     }
 
     /// Status line, headers (minus framing ones, unless `keepFraming`) and the body of a complete

@@ -57,11 +57,6 @@ public final class HTTPServer {
         for connection in Array(connections.values) { closeConnection(connection) }
     }
 
-    /// A Kubernetes-style `Status` error body.
-    public static func status(_ code: Int, reason: String, message: String) -> HTTPResponse {
-        .json(code, APIError(code: code, reason: reason, message: message).status.text)
-    }
-
     private func acceptAll() {
         while let fd = Socket.accept(listener) {
             let connection = Connection(fd: fd, limits: limits)
@@ -85,7 +80,7 @@ public final class HTTPServer {
             connection.deadlineTimer = nil
             guard !connection.closed, !connection.busy else { return }
             if connection.parser.bufferedBytes > 0 {
-                self.reply(connection, HTTPServer.status(408, reason: "Timeout", message: "request not completed in time"), keepAlive: false)
+                self.reply(connection, HTTPResponse.status(408, reason: "Timeout", message: "request not completed in time"), keepAlive: false)
             } else {
                 self.closeConnection(connection)
             }
@@ -119,7 +114,7 @@ public final class HTTPServer {
             request = next
         } catch {
             let reason = error.status == 413 ? "RequestEntityTooLarge" : "BadRequest"
-            reply(connection, HTTPServer.status(error.status, reason: reason, message: error.message), keepAlive: false)
+            reply(connection, HTTPResponse.status(error.status, reason: reason, message: error.message), keepAlive: false)
             return
         }
         connection.busy = true

@@ -1,12 +1,15 @@
 import Glibc
+import Host
 import Master
+import MasterCore
 import Raft
 import Store
 
-/// One master process: the Raft driver with the object store as its state machine, and the
-/// Kubernetes-shaped HTTP API in front. The leader serves writes (proposed, answered once applied)
-/// and linearizable reads (ReadIndex); a follower forwards both to the leader and relays the
-/// answer; with no leader known, 503 with `Retry-After`.
+/// One master process: the sockets, HTTP bytes, clock and threads around a `MasterCore`, which
+/// holds all of the master's logic. This class takes requests off the HTTP server and hands them
+/// to the core with an id, carries out the core's outputs (responses, watch streams, forwards to
+/// the leader, and through `RaftDriver` the Raft I/O), and answers `/metrics` and
+/// `/cluster/status`, which describe this process and its connections.
 public final class MasterServer {
     /// One member of the cluster.
     public struct Member: Equatable, Sendable {
@@ -49,67 +52,39 @@ public final class MasterServer {
         }
     }
 
-    /// A write waiting for its entry to apply on this master.
-    struct PendingWrite {
-        let respond: HTTPResponder
-        let timer: UInt64
-        let completion: (KVStore.Applied) -> Void
-    }
-
     let loop: EventLoop
     let options: Options
-    /// The replicated store, as applied on this master.
-    var store: KVStore { driver.host.machine }
-    /// The recent changes, for watches that resume from a resourceVersion.
-    var history: WatchHistory
-    var watchers: [Int: Watcher] = [:]
-    var nextWatcherID = 1
-    var driver: RaftDriver<KVStore>!
+    var driver: RaftDriver<MasterCore>!
     var http: HTTPServer!
-    /// This process's client session in the store; sequences number its writes.
-    let session: UInt64
-    var nextSequence: UInt64 = 1
-    var waitingWrites: [UInt64: PendingWrite] = [:]
-    var waitingReads: [UInt64: (respond: HTTPResponder, serve: () throws(APIError) -> HTTPResponse)] = [:]
-    var nextReadContext: UInt64 = 1
-    var proposedDefaultNamespace = false
+    /// Requests the core has not answered yet, and the watch streams it writes to.
+    var responders: [MasterCore.RequestID: HTTPResponder] = [:]
+    var streams: [MasterCore.RequestID: HTTPStream] = [:]
+    var nextRequestID: MasterCore.RequestID = 1
     let metrics = APIMetrics()
-    var lastLeader: NodeID?
     lazy var forwarder = HTTPForwarder(loop: loop)
 
     public init(loop: EventLoop, options: Options) throws {
         self.loop = loop
         self.options = options
-        var entropy = SystemRandomNumberGenerator()
-        session = entropy.next() | 1
         var peers: [NodeID: PeerTransport.Address] = [:]
         for member in options.members where member.id != options.id { peers[member.id] = member.peer }
-        var driverOptions = RaftDriver<KVStore>.Options(
+        var driverOptions = RaftDriver<MasterCore>.Options(
             transport: .init(cluster: options.cluster, id: options.id, listen: options.peerListen, peers: peers),
             dataDirectory: options.dataDirectory)
         driverOptions.tickNs = options.tickNs
         driverOptions.raft.electionTicks = options.electionTicks
         driverOptions.raft.heartbeatTicks = options.heartbeatTicks
         driverOptions.snapshotEveryEntries = options.snapshotEveryEntries
-        let driver = try RaftDriver(loop: loop, options: driverOptions, empty: KVStore())
-        history = WatchHistory(capacity: options.watchHistoryEvents, startingAfter: driver.host.machine.appliedIndex)
-        self.driver = driver
-        driver.onApplied = { [unowned self] entry, applied in self.applied(entry, applied) }
-        driver.onRestored = { [unowned self] metadata in
-            self.history.reset(startingAfter: metadata.index)
-            self.endWatches(APIError.gone("the state was replaced by a snapshot; list again"))
+        var coreOptions = MasterCore.Options(id: options.id, members: options.members.map { MasterCore.Member(id: $0.id, api: $0.api.map { "\($0)" }) })
+        coreOptions.writeTimeoutNs = options.writeTimeoutNs
+        coreOptions.watchHistoryEvents = options.watchHistoryEvents
+        coreOptions.bookmarkIntervalNs = options.bookmarkIntervalNs
+        var entropy = SystemRandomNumberGenerator()  // uids and the client session differ per process start
+        let seed = entropy.next()
+        driver = try RaftDriver(loop: loop, options: driverOptions, empty: KVStore()) { host in
+            MasterCore(options: coreOptions, host: host, seed: seed, nowNs: wallClockNs())
         }
-        driver.onReadState = { [unowned self] state in self.serveRead(state) }
-        driver.onSoftState = { [unowned self] soft in
-            if soft.leader != nil, soft.leader != self.lastLeader {
-                self.metrics.leaderChanges += 1
-                self.lastLeader = soft.leader
-            }
-            if soft.role != .leader {
-                self.failReads("leadership moved; retry")
-                self.proposedDefaultNamespace = false  // The proposal may be lost; the next leader term retries.
-            }
-        }
+        driver.onOutput = { [unowned self] output in self.carryOut(output) }
         http = try HTTPServer(loop: loop, host: options.api.host, port: options.api.port) { [unowned self] request, respond in
             self.handle(request, respond)
         }
@@ -117,16 +92,16 @@ public final class MasterServer {
 
     public var apiPort: UInt16 { http.port }
     public var peerPort: UInt16 { driver.transport.port }
+    var core: MasterCore { driver.core }
 
     public func start() {
         driver.start()
-        scheduleHousekeeping()
-        loop.schedule(afterNs: options.bookmarkIntervalNs) { [unowned self] in self.sendBookmarks() }
     }
 
-    /// Stops serving: leadership is handed over first when this master leads.
+    /// Stops serving: open watches end, then the sockets close.
     public func stop() {
-        endWatches(nil)
+        core.endWatches(nil)
+        driver.process()
         http.shutdown()
         driver.stop()
     }
@@ -135,28 +110,9 @@ public final class MasterServer {
     public func transferLeadershipAway() -> Bool {
         guard driver.node.role == .leader else { return false }
         guard let target = options.members.map(\.id).first(where: { $0 != options.id && driver.transport.isConnected(to: $0) }) else { return false }
-        driver.transferLeadership(to: target)
+        core.transferLeadership(to: target)
+        driver.process()
         return true
-    }
-
-    private func scheduleHousekeeping() {
-        loop.schedule(afterNs: 100_000_000) { [unowned self] in
-            self.ensureDefaultNamespace()
-            self.scheduleHousekeeping()
-        }
-    }
-
-    /// The `default` namespace exists from the first start, as in Kubernetes.
-    private func ensureDefaultNamespace() {
-        let node = driver.node
-        guard node.role == .leader, node.hasCommittedInTerm, node.appliedIndex >= node.commitIndex,
-            store.get(ResourceType.namespaces.key(namespace: nil, name: "default")) == nil, !proposedDefaultNamespace
-        else { return }
-        proposedDefaultNamespace = true
-        let path = ResourcePath(type: .namespaces, namespace: nil, name: nil, subresource: nil)
-        guard let object = try? Admission.create(path, ["metadata": ["name": "default"]], strict: true, stamp: stamp()) else { return }
-        let request = KVRequest(client: session, sequence: takeSequence(), operation: .create(key: ResourceType.namespaces.key(namespace: nil, name: "default"), value: object.text))
-        _ = try? driver.propose(request.encoded())
     }
 
     // MARK: Requests
@@ -170,41 +126,49 @@ public final class MasterServer {
         respond.onAnswer = { [unowned self] code in
             self.metrics.record(verb: verb, resource: resource, code: code, seconds: Double(monotonicNs() - start) / 1e9)
         }
-        if case .resource(let path) = route {
-            do { try serveResource(path, request, respond) } catch { respond(errorResponse(error)) }
-            return
-        }
-        guard request.method == "GET" else {
-            respond(errorResponse(.methodNotAllowed(request.method, request.path)))
-            return
-        }
         switch route {
-        case .health:
-            respond(HTTPResponse(status: 200, headers: [("Content-Type", "text/plain")], body: Array("ok".utf8)))
-        case .ready:
-            let node = driver.node
-            let ready = node.leader != nil && node.appliedIndex >= node.commitIndex
-            respond(HTTPResponse(status: ready ? 200 : 503, headers: [("Content-Type", "text/plain")], body: Array((ready ? "ok" : "not ready").utf8)))
-        case .clusterStatus: respond(.json(200, clusterStatus()))
-        case .version: respond(jsonResponse(200, Discovery.version))
-        case .coreVersions: respond(jsonResponse(200, Discovery.coreVersions))
-        case .groups: respond(jsonResponse(200, Discovery.groups))
-        case .group(let name): respond(jsonResponse(200, Discovery.groupDocument(name)))
-        case .resourceList(let group, let version): respond(jsonResponse(200, Discovery.resourceList(group: group, version: version)))
-        case .openAPIRoot: respond(jsonResponse(200, Discovery.openAPIRoot))
-        case .openAPI(let group, let version):
-            if let document = Discovery.openAPI(group: group, version: version) {
-                respond(jsonResponse(200, document))
-            } else {
-                respond(errorResponse(.pathNotFound()))
-            }
-        case .metrics:
-            respond(HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")], body: Array(metricsPage().utf8)))
-        case .notFound, .resource: respond(errorResponse(.pathNotFound()))
+        case .clusterStatus where request.method == "GET": return respond(.json(200, clusterStatus()))
+        case .metrics where request.method == "GET":
+            return respond(HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")], body: Array(metricsPage().utf8)))
+        default: break
         }
+        let id = nextRequestID
+        nextRequestID += 1
+        responders[id] = respond
+        core.request(id, request, nowNs: wallClockNs())
+        driver.processSoon()
     }
 
-    func jsonResponse(_ status: Int, _ body: JSON) -> HTTPResponse { .json(status, body.text) }
+    /// Carries out one output of the core that is not Raft I/O.
+    func carryOut(_ output: MasterCore.Output) {
+        switch output {
+        case .respond(let id, let response):
+            responders.removeValue(forKey: id)?(response)
+        case .startStream(let id, let head):
+            guard let responder = responders.removeValue(forKey: id), let stream = responder.stream(status: head.status, headers: head.headers) else {
+                return core.streamClosed(id)
+            }
+            streams[id] = stream
+            stream.onClose = { [unowned self] in
+                self.streams[id] = nil
+                self.core.streamClosed(id)
+            }
+        case .streamChunk(let id, let bytes):
+            streams[id]?.send(bytes)
+        case .endStream(let id):
+            streams.removeValue(forKey: id)?.end()
+        case .forward(let id, let request, let api):
+            guard let address = PeerTransport.Address(parsing: api) else {
+                responders.removeValue(forKey: id)?(HTTPForwarder.unreachable("the leader's API address \(api) is not HOST:PORT"))
+                return
+            }
+            forwarder.forward(request, to: address) { [unowned self] response in
+                self.responders.removeValue(forKey: id)?(response)
+            }
+        case .raft:
+            preconditionFailure("Raft I/O is the driver's")
+        }
+    }
 
     /// `GET /metrics`, in the Prometheus text format.
     func metricsPage() -> String {
@@ -215,18 +179,27 @@ public final class MasterServer {
         var lines = metrics.requestLines()
         lines += gauge("bosun_raft_term", "gauge", "The current Raft term.", "\(node.term)")
         lines += gauge("bosun_raft_commit_index", "gauge", "The highest log index known committed.", "\(node.commitIndex)")
-        lines += gauge("bosun_raft_applied_index", "gauge", "The highest log index applied to the store.", "\(store.appliedIndex)")
+        lines += gauge("bosun_raft_applied_index", "gauge", "The highest log index applied to the store.", "\(core.store.appliedIndex)")
         lines += gauge("bosun_raft_is_leader", "gauge", "1 when this master leads.", node.role == .leader ? "1" : "0")
-        lines += gauge("bosun_raft_leader_changes_total", "counter", "Leaders seen change.", "\(metrics.leaderChanges)")
-        lines += gauge("bosun_raft_proposals_total", "counter", "Entries proposed by this master while leading.", "\(driver.proposals)")
+        lines += gauge("bosun_raft_leader_changes_total", "counter", "Leaders seen change.", "\(core.leaderChanges)")
+        lines += gauge("bosun_raft_proposals_total", "counter", "Entries proposed by this master while leading.", "\(core.proposals)")
         lines += APIMetrics.help("bosun_wal_fsync_duration_seconds", "histogram", "fdatasync of each write-ahead log batch.")
         lines += driver.fsyncLatency.lines("bosun_wal_fsync_duration_seconds", labels: "")
         lines += gauge("bosun_snapshots_written_total", "counter", "Snapshots this master wrote.", "\(driver.snapshotsWritten)")
         lines += gauge("bosun_snapshots_installed_total", "counter", "Snapshots installed from a leader.", "\(driver.snapshotsInstalled)")
-        lines += gauge("bosun_watches", "gauge", "Open watches.", "\(watchers.count)")
-        lines += gauge("bosun_watch_history_events", "gauge", "Changes kept for watches to resume from.", "\(history.count)")
+        lines += gauge("bosun_peer_messages_dropped_total", "counter", "Raft messages dropped for a peer that was down or too slow.", "\(driver.transport.stats.droppedMessages)")
+        lines += gauge("bosun_peer_connect_failures_total", "counter", "Failed dials to peers.", "\(driver.transport.stats.connectFailures)")
+        lines += gauge("bosun_watches", "gauge", "Open watches.", "\(core.watchCount)")
+        lines += gauge("bosun_watch_history_events", "gauge", "Changes kept for watches to resume from.", "\(core.historyCount)")
         return lines.joined(separator: "\n") + "\n"
     }
 
-    func errorResponse(_ error: APIError) -> HTTPResponse { .json(error.code, error.status.text) }
+    func clusterStatus() -> String {
+        let node = driver.node
+        let members = options.members.map { member -> String in
+            let reachable = member.id == options.id || driver.transport.isConnected(to: member.id)
+            return #"{"id":\#(member.id.rawValue),"peerAddress":"\#(member.peer)","apiAddress":"\#(member.api.map { "\($0)" } ?? "")","reachable":\#(reachable)}"#
+        }
+        return #"{"id":\#(options.id.rawValue),"role":"\#(node.role.rawValue)","leader":\#(node.leader.map { "\($0.rawValue)" } ?? "null"),"term":\#(node.term),"commitIndex":\#(node.commitIndex),"appliedIndex":\#(core.store.appliedIndex),"members":[\#(members.joined(separator: ","))]}"#
+    }
 }

@@ -37,13 +37,6 @@ public struct Histogram: Sendable {
     }
 }
 
-/// Nanoseconds on the monotonic clock.
-func monotonicNs() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
-
 /// What a master counts for `GET /metrics`: API requests by verb, resource and code, with
 /// latency histograms by verb and resource, and leader changes. The Raft gauges and the disk's
 /// counters are read from the driver when the page is rendered.
@@ -65,7 +58,6 @@ final class APIMetrics {
 
     private(set) var requests: [RequestKey: UInt64] = [:]
     private(set) var latency: [LatencyKey: Histogram] = [:]
-    var leaderChanges: UInt64 = 0
 
     func record(verb: String, resource: String, code: Int, seconds: Double) {
         requests[RequestKey(verb: verb, resource: resource, code: code), default: 0] += 1

@@ -19,6 +19,12 @@ public final class PeerTransport {
         }
 
         public var description: String { "\(host):\(port)" }
+
+        /// Reads `HOST:PORT` (the host may itself hold colons, as an IPv6 literal does).
+        public init?(parsing text: String) {
+            guard let colon = text.lastIndex(of: ":"), colon != text.startIndex, let port = UInt16(text[text.index(after: colon)...]) else { return nil }
+            self.init(host: String(text[..<colon]), port: port)
+        }
     }
 
     /// Tunables.

@@ -3,13 +3,16 @@ import Glibc
 import Host
 import Raft
 
-/// Runs a `RaftHost` for real: ticks from the event loop's clock, batches made durable in the
-/// write-ahead log (synchronously, one fdatasync per batch), messages over the peer transport,
-/// snapshots encoded and written on a helper thread. The host decides; this class only carries
-/// out its outputs, as the simulator does against its simulated disk and network.
+/// Runs a core built around a `RaftHost` for real: ticks from the event loop's clock, batches
+/// made durable in the write-ahead log (synchronously, one fdatasync per batch), messages over the
+/// peer transport, snapshots encoded and written on a helper thread. The core decides; this class
+/// only carries out its Raft I/O, as the simulator does against its simulated disk and network,
+/// and hands the core's other outputs to `onOutput`.
 ///
 /// A disk error stops the node through `onFatal`: nothing that is not durable is ever acknowledged.
-public final class RaftDriver<Machine: ReplicatedStateMachine> {
+public final class RaftDriver<Core: HostedCore> {
+    public typealias Machine = Core.Machine
+
     /// Tunables.
     public struct Options: Sendable {
         public var transport: PeerTransport.Options
@@ -31,17 +34,12 @@ public final class RaftDriver<Machine: ReplicatedStateMachine> {
     let options: Options
     let wal: WriteAheadLog
     public let transport: PeerTransport
-    public private(set) var host: RaftHost<Machine>
+    /// The core. Change it only on the loop, then call `processSoon()` or `process()`.
+    public var core: Core
     private var tickTimer: UInt64?
     private var stopped = false
-    /// Called with every committed entry as it applies, and what applying it did.
-    public var onApplied: (Entry, Machine.ApplyResult) -> Void = { _, _ in }
-    /// Called when a snapshot from the leader replaced the state machine's state.
-    public var onRestored: (SnapshotMetadata) -> Void = { _ in }
-    /// Called with every read state once its index is applied locally.
-    public var onReadState: (ReadState) -> Void = { _ in }
-    /// Called when role or leader change.
-    public var onSoftState: (SoftState) -> Void = { _ in }
+    /// Called with each output of the core that is not Raft I/O, in order.
+    public var onOutput: (Core.Output) -> Void = { _ in }
     /// Called once when the node must stop (a disk failure or corruption); the default exits.
     public var onFatal: (String) -> Void = { message in
         let text = Array("bosun: fatal: \(message)\n".utf8)
@@ -49,8 +47,6 @@ public final class RaftDriver<Machine: ReplicatedStateMachine> {
         exit(1)
     }
     private var processScheduled = false
-    /// Proposals accepted by the core.
-    public private(set) var proposals: UInt64 = 0
     /// How long each fdatasync of a Ready batch took.
     public private(set) var fsyncLatency = Histogram()
     /// Snapshots written here and snapshots installed from a leader.
@@ -58,8 +54,9 @@ public final class RaftDriver<Machine: ReplicatedStateMachine> {
     public private(set) var snapshotsInstalled: UInt64 = 0
 
     /// Opens the data directory and recovers the log; `empty` is the state machine before any
-    /// entry, and `restore` rebuilds it from the recovered snapshot. Join the cluster with `start`.
-    public init(loop: EventLoop, options: Options, empty: Machine) throws {
+    /// entry, restored from the recovered snapshot if there is one; `makeCore` builds the core
+    /// around the host. Join the cluster with `start`.
+    public init(loop: EventLoop, options: Options, empty: Machine, makeCore: (RaftHost<Machine>) -> Core) throws {
         self.loop = loop
         self.options = options
         let (wal, state) = try WriteAheadLog.open(directory: options.dataDirectory, options: options.wal)
@@ -74,7 +71,7 @@ public final class RaftDriver<Machine: ReplicatedStateMachine> {
         let node = RaftNode(id: options.transport.id, configuration: Configuration(voters: voters), config: options.raft, restoring: state, seed: seed)
         var hostOptions = RaftHost<Machine>.Options()
         hostOptions.snapshotEveryEntries = options.snapshotEveryEntries
-        host = RaftHost(node: node, machine: machine, options: hostOptions)
+        core = makeCore(RaftHost(node: node, machine: machine, options: hostOptions))
         transport = try PeerTransport(loop: loop, options: options.transport)
     }
 
@@ -85,11 +82,14 @@ public final class RaftDriver<Machine: ReplicatedStateMachine> {
     }
 
     /// The Raft core (read only).
-    public var node: RaftNode { host.node }
+    public var node: RaftNode { core.host.node }
+
+    /// The Ready loop inside the core (read only).
+    public var host: RaftHost<Machine> { core.host }
 
     public func start() {
         transport.onMessage = { [unowned self] m in
-            self.host.step(m)
+            self.core.step(m)
             self.processSoon()
         }
         scheduleTick()
@@ -106,32 +106,15 @@ public final class RaftDriver<Machine: ReplicatedStateMachine> {
     private func scheduleTick() {
         tickTimer = loop.schedule(afterNs: options.tickNs) { [unowned self] in
             guard !self.stopped else { return }
-            self.host.tick()
+            self.core.tick(nowNs: wallClockNs())
             self.process()
             self.scheduleTick()
         }
     }
 
-    public func propose(_ data: [UInt8]) throws(RaftNode.ProposeError) -> LogIndex {
-        let index = try host.propose(data)
-        proposals += 1
-        processSoon()
-        return index
-    }
-
-    public func readIndex(context: UInt64) throws(RaftNode.ReadIndexError) {
-        try host.readIndex(context: context)
-        processSoon()
-    }
-
-    public func transferLeadership(to target: NodeID) {
-        host.transferLeadership(to: target)
-        process()
-    }
-
-    /// Handles the host's output once the loop has dispatched every event of this wake-up, so
+    /// Handles the core's output once the loop has dispatched every event of this wake-up, so
     /// proposals and messages that arrived together share one batch and one fdatasync.
-    private func processSoon() {
+    public func processSoon() {
         guard !processScheduled else { return }
         processScheduled = true
         loop.schedule(afterNs: 0) { [unowned self] in
@@ -140,43 +123,45 @@ public final class RaftDriver<Machine: ReplicatedStateMachine> {
         }
     }
 
-    /// Carries out every output the host has now, and whatever finishing them makes ready.
+    /// Carries out every output the core has now, and whatever finishing them makes ready.
     public func process() {
         guard !stopped else { return }
-        execute(host.process())
+        execute(core.process())
     }
 
-    private func execute(_ first: [RaftHost<Machine>.Output]) {
+    private func execute(_ first: [Core.Output]) {
         var work = first
         var next = 0
         while next < work.count, !stopped {
             let output = work[next]
             next += 1
-            switch output {
-            case .softState(let soft): onSoftState(soft)
+            guard let io = Core.raftIO(output) else {
+                onOutput(output)
+                continue
+            }
+            switch io {
             case .send(let messages): transport.send(messages)
             case .persist(let batch):
                 do {
                     try persist(batch)
                 } catch {
-                    work += host.fail("\(error)")
+                    work += core.fail("\(error)")
                     continue
                 }
-                work += host.persisted(batch.token)
-            case .restored(let metadata):
-                snapshotsInstalled += 1
-                onRestored(metadata)
-            case .applied(let entry, let result): onApplied(entry, result)
-            case .readReady(let read): onReadState(read)
+                work += core.persisted(batch.token)
             case .captureSnapshot(let metadata, let encode): writeSnapshotInBackground(metadata, encode)
-            case .adoptSnapshot, .discardSnapshot: preconditionFailure("only answers to snapshotWritten")
             case .fatal(let message): fatal(message)
+            case .adoptSnapshot, .discardSnapshot: preconditionFailure("only answers to snapshotWritten")
+            case .softState, .restored, .applied, .readReady: preconditionFailure("not Raft I/O")
             }
         }
     }
 
     private func persist(_ batch: PersistBatch) throws(WriteAheadLog.Failure) {
-        if let snap = batch.snapshot { try wal.saveSnapshot(snap, resetLog: true) }
+        if let snap = batch.snapshot {
+            try wal.saveSnapshot(snap, resetLog: true)
+            snapshotsInstalled += 1
+        }
         try wal.append(batch.records)
         guard batch.mustSync else { return }
         let start = monotonicNs()
@@ -203,17 +188,17 @@ public final class RaftDriver<Machine: ReplicatedStateMachine> {
         guard !stopped else { return }
         let path: String
         switch file {
-        case .failure(let error): return execute(host.fail("\(error)"))
+        case .failure(let error): return execute(core.fail("\(error)"))
         case .success(let written): path = written
         }
-        for output in host.snapshotWritten(metadata, data: data) {
-            switch output {
+        for output in core.snapshotWritten(metadata, data: data) {
+            switch Core.raftIO(output) {
             case .adoptSnapshot(let snapshot):
                 do {
                     try wal.adoptSnapshotFile(path, metadata: snapshot.metadata, resetLog: false)
                     snapshotsWritten += 1
                 } catch {
-                    execute(host.fail("\(error)"))
+                    execute(core.fail("\(error)"))
                 }
             case .discardSnapshot:
                 unlink(path)  // A newer snapshot arrived from the leader meanwhile.
@@ -232,11 +217,11 @@ public final class RaftDriver<Machine: ReplicatedStateMachine> {
 
 /// Carries a finished background snapshot back to its driver on the loop thread. The driver is
 /// only touched there; the box just travels through the loop's inbox.
-private final class SnapshotCompletion<Machine: ReplicatedStateMachine>: @unchecked Sendable {
+private final class SnapshotCompletion<Core: HostedCore>: @unchecked Sendable {
     // Safe: created on the loop, and `run` is only called on the loop (via LoopHandle.execute).
-    let driver: RaftDriver<Machine>
+    let driver: RaftDriver<Core>
 
-    init(driver: RaftDriver<Machine>) {
+    init(driver: RaftDriver<Core>) {
         self.driver = driver
     }
 

@@ -48,10 +48,8 @@ struct Flags {
     }
 
     static func address(_ text: String, flag: String) throws(UsageError) -> PeerTransport.Address {
-        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]),
-            colon != text.startIndex
-        else { throw UsageError(message: "--\(flag): '\(text)' is not HOST:PORT") }
-        return PeerTransport.Address(host: String(text[..<colon]), port: port)
+        guard let address = PeerTransport.Address(parsing: text) else { throw UsageError(message: "--\(flag): '\(text)' is not HOST:PORT") }
+        return address
     }
 
     /// `ID=HOST:PORT,ID=HOST:PORT,...`

@@ -27,21 +27,9 @@ final class ClusterProcess {
         return nil
     }
 
-    static func freePort() -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return UInt16(bigEndian: addr.sin_port)
-    }
-
-    /// The first of 20 consecutive free ports, below the kernel's ephemeral range (where
-    /// `freePort` and every outgoing connection take theirs), so a cluster on consecutive ports
-    /// does not collide with the other tests' clusters.
+    /// The first of 20 consecutive free ports, below the kernel's ephemeral range (where every
+    /// outgoing connection takes its port), so a cluster on consecutive ports does not collide
+    /// with the other tests' clusters or connections.
     static func freePortBlock() -> UInt16 {
         while true {
             let base = UInt16.random(in: 20_000...30_000) / 20 * 20
@@ -69,8 +57,11 @@ final class ClusterProcess {
         self.extra = extra
         var template = Array("/tmp/bosun-cluster-XXXXXX".utf8CString)
         root = String(cString: template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }!)
-        apiPorts = (0..<count).map { _ in ClusterProcess.freePort() }
-        peerPorts = (0..<count).map { _ in ClusterProcess.freePort() }
+        // Below the ephemeral range: a port `freePort` found may be taken by any outgoing
+        // connection before the master binds it, and the master then exits.
+        let base = ClusterProcess.freePortBlock()
+        apiPorts = (0..<count).map { base + UInt16($0) }
+        peerPorts = (0..<count).map { base + 10 + UInt16($0) }
     }
 
     deinit {

@@ -22,6 +22,26 @@ struct ReadIndexTests {
         #expect(c.readStates[NodeID(1)] ?? [] == [])
     }
 
+    /// Reads waiting for a quorum are bounded as well as those waiting for the term's first commit:
+    /// a leader whose heartbeats go unanswered refuses the read past the limit, and takes reads
+    /// again once a round confirms the waiting ones.
+    @Test func readsWaitingForAQuorumAreBounded() throws {
+        var config = RaftConfig()
+        config.maxPendingReads = 3
+        var c = ReplicationTests.elected(config: config)
+        c.isolate(1)
+        for context in 1...3 as ClosedRange<UInt64> {
+            c.with(1) { node in #expect(throws: Never.self) { try node.readIndex(context: context) } }
+        }
+        c.with(1) { node in #expect(throws: RaftNode.ReadIndexError.tooManyPendingReads) { try node.readIndex(context: 4) } }
+        c.heal()
+        c.dropAll()
+        c.tick(1, times: config.heartbeatTicks)  // a heartbeat round confirms all three
+        c.deliver()
+        #expect(c.readStates[NodeID(1)]?.map(\.context) == [1, 2, 3])
+        c.with(1) { node in #expect(throws: Never.self) { try node.readIndex(context: 5) } }
+    }
+
     /// The planted bug answers at once, without the heartbeat round.
     @Test func plantedBugAnswersWithoutQuorum() {
         var config = RaftConfig()

@@ -1,3 +1,4 @@
+import Master
 import Raft
 import Runtime
 import Testing

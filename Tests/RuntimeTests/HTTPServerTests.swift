@@ -1,4 +1,5 @@
 import Glibc
+import Master
 import Raft
 @testable import Runtime
 import Testing

@@ -37,7 +37,7 @@ final class RaftDriverTests {
         }
     }
 
-    typealias Driver = RaftDriver<StringLog>
+    typealias Driver = RaftDriver<RaftHost<StringLog>>
     let root: String
     var drivers: [UInt64: Driver] = [:]
 
@@ -64,7 +64,7 @@ final class RaftDriverTests {
             dataDirectory: root + "/n\(id)")
         options.snapshotEveryEntries = 20
         options.transport.backoffMinNs = 5_000_000
-        let d = try Driver(loop: loop, options: options, empty: StringLog())
+        let d = try Driver(loop: loop, options: options, empty: StringLog()) { $0 }
         d.onFatal = { Issue.record("fatal: \($0)") }
         drivers[id] = d
         return d
@@ -85,7 +85,8 @@ final class RaftDriverTests {
         drivers.forEach { $0.start() }
         PeerTransportTests.run(loop, timeoutMs: 5000) { drivers.contains { $0.node.role == .leader } }
         let leader = try #require(drivers.first { $0.node.role == .leader })
-        for k in 0..<50 { _ = try leader.propose(Array("a\(k)".utf8)) }
+        for k in 0..<50 { _ = try leader.core.propose(Array("a\(k)".utf8)) }
+        leader.processSoon()
         PeerTransportTests.run(loop, timeoutMs: 5000) { [1, 2, 3].allSatisfy { self.applied($0)?.count == 50 } }
         #expect([1, 2, 3].allSatisfy { applied($0) == (0..<50).map { "a\($0)" } })
 
@@ -95,7 +96,8 @@ final class RaftDriverTests {
         let victimPort = victim.transport.port
         victim.stop()
         drivers.removeAll { $0 === victim }
-        for k in 0..<60 { _ = try leader.propose(Array("b\(k)".utf8)) }
+        for k in 0..<60 { _ = try leader.core.propose(Array("b\(k)".utf8)) }
+        leader.processSoon()
         let survivors = ([1, 2, 3] as [UInt64]).filter { $0 != victimID }
         PeerTransportTests.run(loop, timeoutMs: 5000) {
             survivors.allSatisfy { self.applied($0)?.count == 110 } && drivers.allSatisfy { $0.node.snapshotIndex > 60 }

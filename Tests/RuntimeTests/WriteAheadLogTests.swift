@@ -217,9 +217,9 @@ final class WriteAheadLogTests {
             try wal.saveSnapshot(Snapshot(metadata: SnapshotMetadata(index: 7, term: 1, configuration: Configuration(voters: [NodeID(1)])), data: [9, 9, 9]), resetLog: false)
         }
         let loop = try EventLoop()
-        let options = RaftDriver<KVStore>.Options(transport: .init(cluster: "t", id: NodeID(1), listen: .init(host: "127.0.0.1", port: 0), peers: [:]), dataDirectory: directory)
+        let options = RaftDriver<RaftHost<KVStore>>.Options(transport: .init(cluster: "t", id: NodeID(1), listen: .init(host: "127.0.0.1", port: 0), peers: [:]), dataDirectory: directory)
         #expect {
-            _ = try RaftDriver(loop: loop, options: options, empty: KVStore())
+            _ = try RaftDriver(loop: loop, options: options, empty: KVStore()) { $0 }
         } throws: { error in
             "\(error)".contains("snapshot at index 7") && "\(error)".contains(directory)
         }

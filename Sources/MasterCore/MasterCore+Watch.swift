@@ -1,39 +1,19 @@
-import Glibc
+import Host
 import Master
 import Raft
 import Store
 
-/// One open watch: what it selects and the stream it writes events to, one JSON line each.
-final class Watcher {
+/// One open watch: what it selects and where its stream starts.
+struct Watcher {
     let filter: ObjectFilter
     /// Only changes after this index are sent: the version the client asked to watch from (which
     /// this master may not have applied yet), or what it had applied when it listed the start.
     let after: UInt64
-    let stream: HTTPStream
     /// Set when the client asked for `as=Table`: events carry one-row tables.
     var table: TableRenderer?
     let bookmarks: Bool
-    var timer: UInt64?
-
-    init(filter: ObjectFilter, after: UInt64, stream: HTTPStream, table: TableRenderer?, bookmarks: Bool) {
-        self.filter = filter
-        self.after = after
-        self.stream = stream
-        self.table = table
-        self.bookmarks = bookmarks
-    }
-
-    func send(_ type: String, _ object: JSON) {
-        var line = #"{"type":"\#(type)","object":"#
-        if table != nil {
-            table!.now = Int64(time(nil))  // AGE is relative to when the event is sent.
-            table!.eventTable(object).write(into: &line)
-        } else {
-            object.write(into: &line)
-        }
-        line += "}\n"
-        stream.send(Array(line.utf8))
-    }
+    /// When the watch ends (`timeoutSeconds`), if it asked for an end.
+    let deadlineNs: UInt64?
 }
 
 /// Watches, served by every master from what it applies: `?watch=true` streams one event per
@@ -41,14 +21,14 @@ final class Watcher {
 /// current match; with one, it replays the kept history after it (`410 Gone` when that is no
 /// longer held), then follows live. Every master applies the same entries and keeps the same
 /// history, so a client that loses its master resumes on another from its last resourceVersion.
-extension MasterServer {
-    func watch(_ path: ResourcePath, _ request: HTTPRequest, _ respond: HTTPResponder) throws(APIError) {
+extension MasterCore {
+    func watch(_ id: RequestID, _ path: ResourcePath, _ request: HTTPRequest) throws(APIError) {
         let filter = try ObjectFilter(path, labelSelector: request.queryValue("labelSelector"), fieldSelector: request.queryValue("fieldSelector"))
         let table = try tableRenderer(path.type, request)
-        var timeoutNs: UInt64? = nil
+        var deadlineNs: UInt64? = nil
         if let text = request.queryValue("timeoutSeconds"), !text.isEmpty {
-            guard let seconds = UInt64(text) else { throw .badRequest("timeoutSeconds must be a non-negative integer") }
-            timeoutNs = seconds * 1_000_000_000
+            guard let seconds = UInt64(text), seconds <= 1 << 32 else { throw .badRequest("timeoutSeconds must be a non-negative integer") }
+            deadlineNs = nowNs + seconds * 1_000_000_000
         }
         let replay: [WatchEvent]
         var initial: [JSON] = []
@@ -67,25 +47,34 @@ extension MasterServer {
             replay = events
             after = version
         }
-        guard let stream = respond.stream(status: 200, headers: [("Content-Type", "application/json")]) else { return }
-        let watcher = Watcher(filter: filter, after: after, stream: stream, table: table, bookmarks: request.queryValue("allowWatchBookmarks") == "true")
-        let id = nextWatcherID
-        nextWatcherID += 1
+        outbox.append(.startStream(id, HTTPResponse(status: 200, headers: [("Content-Type", "application/json")])))
+        let watcher = Watcher(
+            filter: filter, after: after, table: table, bookmarks: request.queryValue("allowWatchBookmarks") == "true", deadlineNs: deadlineNs)
         watchers[id] = watcher
-        stream.onClose = { [unowned self] in self.forgetWatcher(id) }
-        if let timeoutNs {
-            watcher.timer = loop.schedule(afterNs: timeoutNs) { [unowned self] in
-                self.watchers[id]?.timer = nil
-                self.endWatcher(id)
-            }
-        }
-        for object in initial { watcher.send("ADDED", object) }
-        for event in replay { deliver(event, rendered: event.rendered(), to: watcher) }
+        for object in initial { send(id, "ADDED", object) }
+        for event in replay { deliver(event, rendered: event.rendered(), to: id) }
     }
 
-    func deliver(_ event: WatchEvent, rendered: (now: JSON, before: JSON?), to watcher: Watcher) {
-        guard event.index > watcher.after, let kind = event.seen(by: watcher.filter, now: rendered.now, before: rendered.before) else { return }
-        watcher.send(kind.rawValue, rendered.now)
+    /// Writes one event line to the watch's stream.
+    func send(_ id: RequestID, _ type: String, _ object: JSON) {
+        guard var watcher = watchers[id] else { return }
+        var line = #"{"type":"\#(type)","object":"#
+        if watcher.table != nil {
+            watcher.table!.now = nowSeconds  // AGE is relative to when the event is sent.
+            watcher.table!.eventTable(object).write(into: &line)
+            watchers[id] = watcher
+        } else {
+            object.write(into: &line)
+        }
+        line += "}\n"
+        outbox.append(.streamChunk(id, Array(line.utf8)))
+    }
+
+    func deliver(_ event: WatchEvent, rendered: (now: JSON, before: JSON?), to id: RequestID) {
+        guard let watcher = watchers[id], event.index > watcher.after,
+            let kind = event.seen(by: watcher.filter, now: rendered.now, before: rendered.before)
+        else { return }
+        send(id, kind.rawValue, rendered.now)
     }
 
     /// Records an applied change in the history and sends it to the watches it concerns. A
@@ -99,40 +88,43 @@ extension MasterServer {
         case .delete(let key, _): event = WatchEvent(kind: .deleted, index: index, key: key, object: applied.previous?.value ?? "{}", previous: nil)
         }
         history.append(event)
-        let concerned = watchers.values.filter { event.key.hasPrefix($0.filter.keyPrefix) }
+        let concerned = watchers.keys.filter { event.key.hasPrefix(watchers[$0]!.filter.keyPrefix) }.sorted()
         guard !concerned.isEmpty else { return }
         let rendered = event.rendered()
-        for watcher in concerned { deliver(event, rendered: rendered, to: watcher) }
+        for id in concerned { deliver(event, rendered: rendered, to: id) }
     }
 
     /// A BOOKMARK with the applied index to every watch that asked for them: everything up to it
     /// has been sent.
     func sendBookmarks() {
-        for watcher in watchers.values where watcher.bookmarks {
+        for id in watchers.keys.sorted() {
+            guard let watcher = watchers[id], watcher.bookmarks else { continue }
             // Never behind where the watch started (a master may not have applied that far yet).
             let version = JSON.string(String(max(store.appliedIndex, watcher.after)))
-            watcher.send("BOOKMARK", ["kind": .string(watcher.filter.type.kind), "apiVersion": .string(watcher.filter.type.apiVersion),
-                                      "metadata": ["resourceVersion": version]])
+            send(id, "BOOKMARK", ["kind": .string(watcher.filter.type.kind), "apiVersion": .string(watcher.filter.type.apiVersion),
+                                  "metadata": ["resourceVersion": version]])
         }
-        loop.schedule(afterNs: options.bookmarkIntervalNs) { [unowned self] in self.sendBookmarks() }
     }
 
-    func forgetWatcher(_ id: Int) {
-        guard let watcher = watchers.removeValue(forKey: id) else { return }
-        if let timer = watcher.timer { loop.cancel(timer) }
+    /// Ends the watches whose `timeoutSeconds` ran out (looked for ten times a second).
+    func expireWatches() {
+        guard nowNs >= nextWatchExpiryNs else { return }
+        nextWatchExpiryNs = nowNs + 100_000_000
+        for id in watchers.keys.sorted() {
+            if let deadline = watchers[id]?.deadlineNs, deadline <= nowNs { endWatch(id) }
+        }
     }
 
-    func endWatcher(_ id: Int) {
-        guard let watcher = watchers[id] else { return }
-        forgetWatcher(id)
-        watcher.stream.end()
+    func endWatch(_ id: RequestID) {
+        guard watchers.removeValue(forKey: id) != nil else { return }
+        outbox.append(.endStream(id))
     }
 
     /// Ends every watch, first sending `error` as an ERROR event when given.
-    func endWatches(_ error: APIError?) {
-        for id in Array(watchers.keys) {
-            if let error { watchers[id]?.send("ERROR", error.status) }
-            endWatcher(id)
+    public func endWatches(_ error: APIError?) {
+        for id in watchers.keys.sorted() {
+            if let error { send(id, "ERROR", error.status) }
+            endWatch(id)
         }
     }
 }

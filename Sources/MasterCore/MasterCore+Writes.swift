@@ -1,4 +1,4 @@
-import Glibc
+import Host
 import Master
 import Raft
 import Store
@@ -7,69 +7,47 @@ import Store
 /// operation (a compare-and-swap on the object's version for every change to an existing
 /// object), and answers once the entry applies. A conflict with a write that got in first is
 /// retried against the newer state, unless the client named the version it expected.
-extension MasterServer {
+extension MasterCore {
     /// How many times a write without a client-given resourceVersion is retried on conflict.
     static let maxWriteAttempts = 5
-
-    /// True when this master leads. Otherwise the request goes to the leader and its answer comes
-    /// back (once: a forwarded request is never forwarded again), or 503 when there is no leader.
-    func requireLeader(_ request: HTTPRequest, _ respond: HTTPResponder) -> Bool {
-        if driver.node.role == .leader { return true }
-        if request.header("X-Bosun-Forwarded") == nil, let leader = driver.node.leader,
-            let api = options.members.first(where: { $0.id == leader })?.api
-        {
-            forwarder.forward(request, to: api) { respond($0) }
-        } else {
-            respond(unavailable("no leader is known; retry shortly"))
-        }
-        return false
-    }
-
-    /// 503 with `Retry-After`, naming the leader's API address when known.
-    func unavailable(_ message: String) -> HTTPResponse {
-        var response = HTTPServer.status(503, reason: "ServiceUnavailable", message: message)
-        response.headers.append(("Retry-After", "1"))
-        if let leader = driver.node.leader, let api = options.members.first(where: { $0.id == leader })?.api {
-            response.headers.append(("X-Bosun-Leader", "http://\(api)"))
-        }
-        return response
-    }
 
     func takeSequence() -> UInt64 {
         defer { nextSequence += 1 }
         return nextSequence
     }
 
-    /// What the leader decides for a new object: a uid, the time, a name suffix.
-    func stamp() -> WriteStamp {
-        var g = SystemRandomNumberGenerator()
-        let hex = (0..<4).map { _ in String(g.next() & 0xFFFF_FFFF, radix: 16) }.map { String(repeating: "0", count: 8 - $0.count) + $0 }
-        let uid = "\(hex[0])-\(hex[1].prefix(4))-\(hex[1].suffix(4))-\(hex[2].prefix(4))-\(hex[2].suffix(4))\(hex[3])"
-        let alphabet = Array("bcdfghjklmnpqrstvwxz2456789")
-        let suffix = String((0..<5).map { _ in alphabet[Int(g.next() % UInt64(alphabet.count))] })
-        return WriteStamp(uid: uid, now: Timestamp.text(seconds: Int64(time(nil))), nameSuffix: suffix)
-    }
-
     /// Proposes a store operation; `completion` runs when it applies here, or the client gets 504
     /// after `writeTimeoutNs`. The waiter is registered before proposing: on a single master the
-    /// entry commits and applies inside `propose` itself.
-    func propose(_ operation: KVRequest.Operation, _ respond: HTTPResponder, completion: @escaping (KVStore.Applied) -> Void) {
+    /// entry commits and applies as soon as the host processes it.
+    func propose(_ operation: KVRequest.Operation, _ id: RequestID, completion: @escaping (KVStore.Applied) -> Void) {
         let sequence = takeSequence()
-        let timer = loop.schedule(afterNs: options.writeTimeoutNs) { [unowned self] in
-            self.waitingWrites.removeValue(forKey: sequence)?.respond(
-                HTTPServer.status(504, reason: "Timeout", message: "the write was not confirmed in time; its outcome is unknown"))
-        }
-        waitingWrites[sequence] = PendingWrite(respond: respond, timer: timer, completion: completion)
-        do {
-            _ = try driver.propose(KVRequest(client: session, sequence: sequence, operation: operation).encoded())
+        let deadline = nowNs + options.writeTimeoutNs
+        waitingWrites[sequence] = PendingWrite(request: id, deadlineNs: deadline, completion: completion)
+        do throws(RaftNode.ProposeError) {
+            _ = try host.propose(KVRequest(client: session, sequence: sequence, operation: operation).encoded())
+            proposals += 1
+            writeDeadlines.append((deadline, sequence))
         } catch {
-            guard waitingWrites.removeValue(forKey: sequence) != nil else { return }
-            loop.cancel(timer)
+            waitingWrites[sequence] = nil
             switch error {
-            case .notLeader, .transferInProgress: respond(unavailable("leadership is moving; retry"))
+            case .notLeader, .transferInProgress: respond(id, unavailable("leadership is moving; retry"))
             case .tooManyUncommittedBytes:
-                respond(HTTPServer.status(429, reason: "TooManyRequests", message: "too many writes waiting to commit"))
+                respond(id, HTTPResponse.status(429, reason: "TooManyRequests", message: "too many writes waiting to commit"))
             }
+        }
+    }
+
+    /// Answers 504 to the writes whose deadline passed: their outcome is unknown.
+    func expireWrites() {
+        while nextWriteDeadline < writeDeadlines.count, writeDeadlines[nextWriteDeadline].deadlineNs <= nowNs {
+            if let write = waitingWrites.removeValue(forKey: writeDeadlines[nextWriteDeadline].sequence) {
+                respond(write.request, HTTPResponse.status(504, reason: "Timeout", message: "the write was not confirmed in time; its outcome is unknown"))
+            }
+            nextWriteDeadline += 1
+        }
+        if nextWriteDeadline > 1024, nextWriteDeadline * 2 > writeDeadlines.count {
+            writeDeadlines.removeFirst(nextWriteDeadline)
+            nextWriteDeadline = 0
         }
     }
 
@@ -80,7 +58,6 @@ extension MasterServer {
         guard let request = applied.request, request.client == session,
             let waiting = waitingWrites.removeValue(forKey: request.sequence)
         else { return }
-        loop.cancel(waiting.timer)
         waiting.completion(applied)
     }
 
@@ -93,13 +70,13 @@ extension MasterServer {
         return item
     }
 
-    func internalError(_ result: KVResult) -> HTTPResponse {
-        errorResponse(APIError(code: 500, reason: "InternalError", message: "the write was not applied (\(result))"))
+    func internalError(_ result: KVResult) -> APIError {
+        (APIError(code: 500, reason: "InternalError", message: "the write was not applied (\(result))"))
     }
 
     // MARK: Verbs
 
-    func create(_ path: ResourcePath, _ request: HTTPRequest, _ respond: HTTPResponder) throws(APIError) {
+    func create(_ id: RequestID, _ path: ResourcePath, _ request: HTTPRequest) throws(APIError) {
         guard path.subresource == nil else { throw .methodNotAllowed(request.method, request.path) }
         guard path.type.namespaced == (path.namespace != nil) else {
             throw .methodNotAllowed(request.method, request.path)
@@ -107,7 +84,7 @@ extension MasterServer {
         let body = try Admission.decode(request.body)
         if let ns = path.namespace, store.get(ResourceType.namespaces.key(namespace: nil, name: ns)) == nil {
             // `default` cannot be deleted: missing, it is still being created by a new cluster.
-            if ns == "default" { return respond(unavailable("the cluster is starting: the default namespace does not exist yet")) }
+            if ns == "default" { return respond(id, unavailable("the cluster is starting: the default namespace does not exist yet")) }
             throw .notFound(.namespaces, ns)
         }
         let object = try Admission.create(path, body, strict: Self.isStrict(request), stamp: stamp())
@@ -115,20 +92,20 @@ extension MasterServer {
         let key = path.type.key(namespace: path.namespace, name: name)
         if Self.isDryRun(request) {
             if store.get(key) != nil { throw .alreadyExists(path.type, name) }
-            return respond(jsonResponse(201, object))
+            return respond(id, .json(201, object))
         }
         let text = object.text
-        propose(.create(key: key, value: text), respond) { [unowned self] applied in
+        propose(.create(key: key, value: text), id) { [unowned self] applied in
             switch applied.result {
-            case .ok(let version): respond(jsonResponse(201, StoredObject.render(text, version: version)))
-            case .alreadyExists: respond(errorResponse(.alreadyExists(path.type, name)))
-            default: respond(internalError(applied.result))
+            case .ok(let version): respond(id, .json(201, StoredObject.render(text, version: version)))
+            case .alreadyExists: respond(id, .alreadyExists(path.type, name))
+            default: respond(id, internalError(applied.result))
             }
         }
     }
 
     /// PUT: the whole object, its status, or its scale.
-    func update(_ path: ResourcePath, _ request: HTTPRequest, _ respond: HTTPResponder, attempt: Int = 1) throws(APIError) {
+    func update(_ id: RequestID, _ path: ResourcePath, _ request: HTTPRequest, attempt: Int = 1) throws(APIError) {
         let current = try currentItem(path)
         var body = try Admission.decode(request.body)
         if path.subresource == "scale" {
@@ -139,13 +116,13 @@ extension MasterServer {
         var retry: (() throws(APIError) -> Void)? = nil
         if try Admission.resourceVersion(of: body) == nil {
             body[path: ["metadata", "resourceVersion"]] = .string(String(current.version))
-            retry = { [unowned self] () throws(APIError) in try self.update(path, request, respond, attempt: attempt + 1) }
+            retry = { [unowned self] () throws(APIError) in try self.update(id, path, request, attempt: attempt + 1) }
         }
-        try replace(path, with: body, current: current, request, respond, attempt: attempt, retry: retry)
+        try replace(id, path, with: body, current: current, request, attempt: attempt, retry: retry)
     }
 
     /// PATCH: merge, JSON or strategic merge, on the object, its status or its scale.
-    func patch(_ path: ResourcePath, _ request: HTTPRequest, _ respond: HTTPResponder, attempt: Int = 1) throws(APIError) {
+    func patch(_ id: RequestID, _ path: ResourcePath, _ request: HTTPRequest, attempt: Int = 1) throws(APIError) {
         let format = try Patch.Format(contentType: request.header("Content-Type"))
         let patch: JSON
         do { patch = try JSONParser.parse(request.body) } catch { throw .badRequest("the patch is not valid JSON: \(error)") }
@@ -164,15 +141,15 @@ extension MasterServer {
         let namesVersion = Patch.namesResourceVersion(format, patch)
         if !namesVersion { patched[path: ["metadata", "resourceVersion"]] = .string(String(current.version)) }
         let retry: (() throws(APIError) -> Void)? = namesVersion
-            ? nil : { [unowned self] () throws(APIError) in try self.patch(path, request, respond, attempt: attempt + 1) }
-        try replace(path, with: patched, current: current, request, respond, attempt: attempt, retry: retry)
+            ? nil : { [unowned self] () throws(APIError) in try self.patch(id, path, request, attempt: attempt + 1) }
+        try replace(id, path, with: patched, current: current, request, attempt: attempt, retry: retry)
     }
 
     /// Stores `body` as the new state of the object (or of its status or scale), compare-and-swap
     /// on the body's resourceVersion. A write that leaves the object marked for deletion with no
     /// finalizer deletes it.
     func replace(
-        _ path: ResourcePath, with body: JSON, current: KVStore.Item, _ request: HTTPRequest, _ respond: HTTPResponder,
+        _ id: RequestID, _ path: ResourcePath, with body: JSON, current: KVStore.Item, _ request: HTTPRequest,
         attempt: Int, retry: (() throws(APIError) -> Void)?
     ) throws(APIError) {
         let expected = try Admission.resourceVersion(of: body)
@@ -183,24 +160,24 @@ extension MasterServer {
         let name = path.name ?? ""
         func answer(_ version: UInt64) -> HTTPResponse {
             let rendered = StoredObject.render(object.text, version: version)
-            return jsonResponse(200, path.subresource == "scale" ? Scale.of(rendered) : rendered)
+            return HTTPResponse.json(200, path.subresource == "scale" ? Scale.of(rendered) : rendered)
         }
-        if Self.isDryRun(request) { return respond(answer(current.version)) }
+        if Self.isDryRun(request) { return respond(id, answer(current.version)) }
         let text = object.text
         let deletes = Admission.isReadyToDelete(object)
         let operation: KVRequest.Operation = deletes
             ? .delete(key: key, expectedVersion: expected) : .update(key: key, value: text, expectedVersion: expected)
-        propose(operation, respond) { [unowned self] applied in
+        propose(operation, id) { [unowned self] applied in
             switch applied.result {
-            case .ok(let version): respond(answer(version))
-            case .notFound: respond(errorResponse(.notFound(path.type, name)))
+            case .ok(let version): respond(id, answer(version))
+            case .notFound: respond(id, .notFound(path.type, name))
             case .conflict:
                 if let retry, attempt < Self.maxWriteAttempts {
-                    do throws(APIError) { try retry() } catch { respond(errorResponse(error)) }
+                    do throws(APIError) { try retry() } catch { respond(id, error) }
                 } else {
-                    respond(errorResponse(.conflict(path.type, name)))
+                    respond(id, .conflict(path.type, name))
                 }
-            default: respond(internalError(applied.result))
+            default: respond(id, internalError(applied.result))
             }
         }
     }
@@ -208,7 +185,7 @@ extension MasterServer {
     /// DELETE with optional `DeleteOptions` (preconditions honoured; `propagationPolicy`
     /// accepted). An object with finalizers is marked with `deletionTimestamp` and stays until
     /// the last finalizer is removed.
-    func delete(_ path: ResourcePath, _ request: HTTPRequest, _ respond: HTTPResponder, attempt: Int = 1) throws(APIError) {
+    func delete(_ id: RequestID, _ path: ResourcePath, _ request: HTTPRequest, attempt: Int = 1) throws(APIError) {
         guard path.subresource == nil else { throw .methodNotAllowed(request.method, request.path) }
         if path.type.plural == "namespaces", path.name == "default" {
             throw APIError(code: 403, reason: "Forbidden", message: "namespaces \"default\" is forbidden: this namespace may not be deleted")
@@ -228,29 +205,29 @@ extension MasterServer {
         let operation: KVRequest.Operation
         let answer: (UInt64) -> HTTPResponse
         if !(object[path: ["metadata", "finalizers"]]?.arrayValue ?? []).isEmpty {
-            if object[path: ["metadata", "deletionTimestamp"]] != nil { return respond(jsonResponse(200, object)) }
+            if object[path: ["metadata", "deletionTimestamp"]] != nil { return respond(id, .json(200, object)) }
             var marked = object
             marked[path: ["metadata", "deletionTimestamp"]] = .string(stamp().now)
             marked[path: ["metadata", "resourceVersion"]] = nil
             let text = marked.text
             operation = .update(key: path.key!, value: text, expectedVersion: precondition ?? current.version)
-            answer = { [unowned self] version in jsonResponse(200, StoredObject.render(text, version: version)) }
+            answer = { version in .json(200, StoredObject.render(text, version: version)) }
         } else {
             operation = .delete(key: path.key!, expectedVersion: precondition ?? current.version)
             answer = { [unowned self] _ in deletedStatus(path, object) }
         }
-        if Self.isDryRun(request) { return respond(answer(current.version)) }
-        propose(operation, respond) { [unowned self] applied in
+        if Self.isDryRun(request) { return respond(id, answer(current.version)) }
+        propose(operation, id) { [unowned self] applied in
             switch applied.result {
-            case .ok(let version): respond(answer(version))
-            case .notFound: respond(errorResponse(.notFound(path.type, name)))
+            case .ok(let version): respond(id, answer(version))
+            case .notFound: respond(id, .notFound(path.type, name))
             case .conflict:
                 if precondition == nil, attempt < Self.maxWriteAttempts {
-                    do throws(APIError) { try self.delete(path, request, respond, attempt: attempt + 1) } catch { respond(errorResponse(error)) }
+                    do throws(APIError) { try self.delete(id, path, request, attempt: attempt + 1) } catch { respond(id, error) }
                 } else {
-                    respond(errorResponse(.conflict(path.type, name)))
+                    respond(id, .conflict(path.type, name))
                 }
-            default: respond(internalError(applied.result))
+            default: respond(id, internalError(applied.result))
             }
         }
     }
@@ -259,6 +236,6 @@ extension MasterServer {
         var details: JSON = ["name": .string(path.name ?? ""), "kind": .string(path.type.plural)]
         if !path.type.group.isEmpty { details["group"] = .string(path.type.group) }
         details["uid"] = object[path: ["metadata", "uid"]]
-        return jsonResponse(200, ["kind": "Status", "apiVersion": "v1", "metadata": [:], "status": "Success", "details": details])
+        return HTTPResponse.json(200, ["kind": "Status", "apiVersion": "v1", "metadata": [:], "status": "Success", "details": details])
     }
 }

@@ -1,0 +1,95 @@
+import Host
+import Master
+import Raft
+import Store
+
+/// Reads: linearizable by default (the leader confirms its leadership with ReadIndex, then serves
+/// once it has applied that far; a follower forwards to the leader). With `resourceVersion=0` any
+/// master serves from what it has applied. Objects render as JSON or, when the client asks for
+/// `as=Table`, as the table `kubectl get` prints.
+extension MasterCore {
+    func serveResource(_ id: RequestID, _ path: ResourcePath, _ request: HTTPRequest) throws(APIError) {
+        if request.method == "POST" || request.method == "PUT" { try Admission.checkContentType(request.header("Content-Type")) }
+        switch (request.method, path.name) {
+        case ("GET", nil):
+            guard path.subresource == nil else { throw .pathNotFound() }
+            if request.isWatch { return try watch(id, path, request) }
+            let filter = try ObjectFilter(path, labelSelector: request.queryValue("labelSelector"), fieldSelector: request.queryValue("fieldSelector"))
+            let limit = try Self.limit(request)
+            read(id, request) { [unowned self] () throws(APIError) in
+                let page = try ListPage(store: store, filter: filter, limit: limit, continueToken: request.queryValue("continue"))
+                if let table = try tableRenderer(path.type, request) {
+                    return .json(200, table.table(page.items, resourceVersion: page.resourceVersion, continueToken: page.continueToken))
+                }
+                return .json(200, page.list(of: path.type))
+            }
+        case ("GET", _?):
+            read(id, request) { [unowned self] () throws(APIError) in
+                let item = try currentItem(path)
+                let object = StoredObject.render(item.value, version: item.version)
+                switch path.subresource {
+                case "status" where !path.type.hasStatus: throw .pathNotFound()
+                case nil, "status":
+                    if let table = try tableRenderer(path.type, request) { return .json(200, table.table([object], resourceVersion: item.version)) }
+                    return .json(200, object)
+                case "scale" where path.type.hasScale: return .json(200, Scale.of(object))
+                default: throw .pathNotFound()
+                }
+            }
+        case ("POST", nil): if requireLeader(id, request) { try create(id, path, request) }
+        case ("PUT", _?): if requireLeader(id, request) { try update(id, path, request) }
+        case ("PATCH", _?): if requireLeader(id, request) { try patch(id, path, request) }
+        case ("DELETE", _?): if requireLeader(id, request) { try delete(id, path, request) }
+        default: throw .methodNotAllowed(request.method, request.path)
+        }
+    }
+
+    /// Serves a read: now from local state for `resourceVersion=0`, otherwise after ReadIndex on
+    /// the leader.
+    func read(_ id: RequestID, _ request: HTTPRequest, serve: @escaping () throws(APIError) -> HTTPResponse) {
+        if request.queryValue("resourceVersion") == "0" {
+            do { respond(id, try serve()) } catch { respond(id, error) }
+            return
+        }
+        guard requireLeader(id, request) else { return }
+        let context = nextReadContext
+        nextReadContext += 1
+        do throws(RaftNode.ReadIndexError) {
+            try host.readIndex(context: context)
+            waitingReads[context] = PendingRead(request: id, serve: serve)
+        } catch {
+            switch error {
+            case .notLeader: respond(id, unavailable("leadership is moving; retry"))
+            case .tooManyPendingReads:
+                respond(id, HTTPResponse.status(429, reason: "TooManyRequests", message: "too many reads waiting for the leader to confirm it still leads"))
+            }
+        }
+    }
+
+    func serveRead(_ state: ReadState) {
+        guard let read = waitingReads.removeValue(forKey: state.context) else { return }
+        do { respond(read.request, try read.serve()) } catch { respond(read.request, error) }
+    }
+
+    func failReads(_ message: String) {
+        let reads = waitingReads
+        waitingReads = [:]
+        for context in reads.keys.sorted() { respond(reads[context]!.request, unavailable(message)) }
+    }
+
+    static func limit(_ request: HTTPRequest) throws(APIError) -> Int? {
+        guard let text = request.queryValue("limit"), !text.isEmpty else { return nil }
+        guard let limit = Int(text), limit >= 0 else { throw .badRequest("limit must be a non-negative integer, not \(JSON.quoted(text))") }
+        return limit == 0 ? nil : limit
+    }
+
+    /// A table renderer when the client accepts `as=Table`, else nil.
+    func tableRenderer(_ type: ResourceType, _ request: HTTPRequest) throws(APIError) -> TableRenderer? {
+        guard let accept = request.header("Accept"), accept.contains("as=Table") else { return nil }
+        let include = try request.queryValue("includeObject").map { (text: String) throws(APIError) -> TableRenderer.IncludeObject in
+            guard let value = TableRenderer.IncludeObject(rawValue: text) else { throw .badRequest("includeObject must be None, Metadata or Object") }
+            return value
+        } ?? .metadata
+        return TableRenderer(type: type, now: nowSeconds, include: include)
+    }
+}
