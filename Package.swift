@@ -22,7 +22,7 @@ let package = Package(
         .executableTarget(name: "bosun", dependencies: ["Runtime", "Master", "Raft"], path: "Sources/bosun"),
         .target(
             name: "BosunSimulation",
-            dependencies: ["Raft", "Store", "Host"],
+            dependencies: ["Raft", "Store", "Host", "Master", "MasterCore"],
             path: "Simulation/BosunSimulation"
         ),
         .executableTarget(
@@ -37,7 +37,7 @@ let package = Package(
         .testTarget(name: "ClusterTests", dependencies: ["Master"], path: "Tests/ClusterTests"),
         .testTarget(
             name: "SimulationTests",
-            dependencies: ["BosunSimulation", "Host", "Raft", "Store"],
+            dependencies: ["BosunSimulation", "Host", "Master", "Raft", "Store"],
             path: "Tests/SimulationTests"
         ),
     ],

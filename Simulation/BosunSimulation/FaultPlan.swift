@@ -51,7 +51,7 @@ struct FaultPlan: CustomStringConvertible {
         raft.snapshotChunkBytes = Int(rng.uniform(64...1024))
         raft.maxUncommittedBytes = Int(rng.uniform(2048...65536))
         snapshotEveryEntries = rng.uniform(20...300)
-        clients = Int(rng.uniform(2...5))
+        clients = Int(rng.uniform(2...8))
         keys = Int(rng.uniform(2...6))
         thinkTimeMeanNs = rng.uniform(1...40) * 1_000_000
 

@@ -1,7 +1,8 @@
 import Raft
 import Store
 
-/// What a simulated client asks of the cluster.
+/// What a simulated client asks of the cluster, on one ConfigMap (the key is its name, the value
+/// its `data.v`). A client's values are unique: `c<client>-<sequence>`.
 enum ClientOperation: Equatable {
     case write(KVRequest.Operation)
     case read(key: String)
@@ -14,19 +15,21 @@ enum ClientOperation: Equatable {
     }
 }
 
-/// A node's answer to a client.
+/// What the API answered, as the client understood it.
 enum ClientReply: Equatable {
-    /// Ask `leader` instead (nil: unknown).
-    case notLeader(leader: Int?)
-    /// The leader is overloaded; retry later.
-    case busy
-    /// The write took effect at `position` (the Raft index of its first application).
-    case written(KVResult, position: LogIndex)
-    /// The read saw `item` in the state after applying everything through `position`.
-    case read(KVStore.Item?, position: LogIndex)
+    /// 200/201: the write took effect; its resourceVersion when the answer names one (a delete's
+    /// Status does not).
+    case written(version: LogIndex?)
+    /// A read: the value and resourceVersion, or nil for 404.
+    case read(value: String?, version: LogIndex)
+    case notFound
+    case alreadyExists
+    case conflict
+    /// No answer in time, or 504: the write may or may not have taken effect.
+    case unknown
 }
 
-/// One completed client operation, with its real-time interval.
+/// One client operation, with its real-time interval (an unknown outcome never completes).
 struct CompletedOperation {
     var client: Int
     var sequence: UInt64
@@ -34,13 +37,6 @@ struct CompletedOperation {
     var invokeNs: UInt64
     var completeNs: UInt64
     var reply: ClientReply
-
-    var position: LogIndex {
-        switch reply {
-        case .written(_, let p), .read(_, let p): return p
-        default: return 0
-        }
-    }
 
     var isRead: Bool {
         if case .read = operation { return true }

@@ -1,96 +1,65 @@
+import Master
 import Raft
 import Store
 
-/// Checks a client history against the committed log, in linear time, using the fact that every
-/// answer names its position in the one total order (the Raft index; DESIGN §2 resourceVersion):
-///
-/// - each write's result and position are what replaying the committed log gives for its request
-///   (so it took effect exactly once, where it says);
-/// - each read saw exactly the key's state after its position;
-/// - real time is respected: if A finished before B started, A's point in the order precedes B's
-///   (a write sits at its index, a read just after its position).
-enum VersionOrderChecker {
+/// Checks the acknowledged writes against the committed log: a write answered with a
+/// resourceVersion (DESIGN §2: the Raft index that wrote it) is the entry at that index, applied,
+/// on its key with its value; no value (each is unique to one client operation) is applied twice,
+/// however often a request was forwarded, retried or re-proposed; and real time is respected: a
+/// write acknowledged before another began sits earlier in the log.
+enum CommittedWritesChecker {
     static func check(_ history: [CompletedOperation], committed: [Entry]) -> Violation? {
-        // Replay the committed log.
         var store = KVStore()
-        var firstApplication: [RequestKey: (KVResult, LogIndex)] = [:]
-        var changes: [String: [(LogIndex, KVStore.Item?)]] = [:]
+        var applications: [String: [LogIndex]] = [:]
+        var writes: [LogIndex: (key: String, value: String)] = [:]
         for e in committed {
             let applied = store.apply(e)
-            guard let request = applied.request else { continue }
-            let key = RequestKey(client: request.client, sequence: request.sequence)
-            if firstApplication[key] == nil && applied.result != .stale {
-                firstApplication[key] = (applied.result, applied.position)
-            }
-            let k = request.operation.key
-            if changes[k]?.last?.1 != store.get(k) {
-                changes[k, default: []].append((e.index, store.get(k)))
+            guard applied.position == e.index, case .ok = applied.result, let request = applied.request else { continue }
+            switch request.operation {
+            case .create(let key, let text), .update(let key, let text, _):
+                guard let value = (try? JSONParser.parse(text))?[path: ["data", "v"]]?.stringValue else { continue }
+                applications[value, default: []].append(e.index)
+                writes[e.index] = (key, value)
+            case .delete: continue
             }
         }
-        func state(of key: String, at position: LogIndex) -> KVStore.Item? {
-            guard let list = changes[key] else { return nil }
-            var lo = 0
-            var hi = list.count  // first change after position
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if list[mid].0 <= position { lo = mid + 1 } else { hi = mid }
-            }
-            return lo == 0 ? nil : list[lo - 1].1
+        for value in applications.keys.sorted() where applications[value]!.count > 1 {
+            return Violation(invariant: "write applied at most once", detail: "\(value) was applied at \(applications[value]!)")
         }
-
+        var positioned: [(op: CompletedOperation, position: LogIndex)] = []
         for op in history {
-            switch (op.operation, op.reply) {
-            case (.write, .written(let result, let position)):
-                let key = RequestKey(client: UInt64(op.client), sequence: op.sequence)
-                guard let (expected, at) = firstApplication[key] else {
-                    return Violation(invariant: "acknowledged write durable", detail: "client \(op.client) request \(op.sequence) was answered \(result) at \(position) but is not in the committed log")
-                }
-                if expected != result || at != position {
-                    return Violation(invariant: "linearizability", detail: "client \(op.client) request \(op.sequence) was answered \(result) at \(position); the log gives \(expected) at \(at)")
-                }
-            case (.read(let key), .read(let item, let position)):
-                guard position <= LogIndex(committed.count) else {
-                    return Violation(invariant: "linearizability", detail: "client \(op.client) read \(key) at \(position), beyond the committed log")
-                }
-                let expected = state(of: key, at: position)
-                if expected != item {
-                    return Violation(invariant: "linearizability", detail: "client \(op.client) read \(key) at \(position) = \(describe(item)); the log gives \(describe(expected))")
-                }
-            default:
-                return Violation(invariant: "history", detail: "operation \(op.operation) completed with \(op.reply)")
+            guard case .written(let version?) = op.reply, case .write(let write) = op.operation else { continue }
+            let value: String
+            switch write {
+            case .create(_, let v), .update(_, let v, _): value = v
+            case .delete: continue
             }
+            let key = ResourceType.configMaps.key(namespace: "default", name: write.key)
+            guard let entry = writes[version], entry.key == key, entry.value == value else {
+                return Violation(
+                    invariant: "acknowledged write durable",
+                    detail: "client \(op.client) #\(op.sequence) \(op.operation) was acknowledged at \(version), where the committed log has \(writes[version].map { "\($0.value) on \($0.key)" } ?? "no write")")
+            }
+            positioned.append((op, version))
         }
-
-        // Real time: sweep by invocation, tracking the latest point of everything already finished.
-        func point(_ op: CompletedOperation) -> UInt64 { op.position * 2 + (op.isRead ? 1 : 0) }
-        let byInvoke = history.indices.sorted { history[$0].invokeNs < history[$1].invokeNs }
-        let byComplete = history.indices.sorted { history[$0].completeNs < history[$1].completeNs }
+        // Real time: sweep by invocation, tracking the latest position of everything finished.
+        let byInvoke = positioned.indices.sorted { positioned[$0].op.invokeNs < positioned[$1].op.invokeNs }
+        let byComplete = positioned.indices.sorted { positioned[$0].op.completeNs < positioned[$1].op.completeNs }
         var finished = 0
-        var latest: (point: UInt64, op: Int)? = nil
+        var latest: Int?
         for b in byInvoke {
-            while finished < byComplete.count && history[byComplete[finished]].completeNs < history[b].invokeNs {
+            while finished < byComplete.count && positioned[byComplete[finished]].op.completeNs < positioned[b].op.invokeNs {
                 let a = byComplete[finished]
-                if latest == nil || point(history[a]) > latest!.point { latest = (point(history[a]), a) }
+                if latest == nil || positioned[a].position > positioned[latest!].position { latest = a }
                 finished += 1
             }
-            if let latest, latest.point > point(history[b]) || (latest.point == point(history[b]) && !history[b].isRead) {
-                let a = history[latest.op]
-                let op = history[b]
+            if let a = latest, positioned[a].position > positioned[b].position {
                 return Violation(
                     invariant: "linearizability",
-                    detail: "client \(a.client) #\(a.sequence) (\(a.operation) at \(a.position)) finished before client \(op.client) #\(op.sequence) (\(op.operation) at \(op.position)) started, but is ordered after it")
+                    detail: "client \(positioned[a].op.client) #\(positioned[a].op.sequence) (at \(positioned[a].position)) finished before client \(positioned[b].op.client) #\(positioned[b].op.sequence) (at \(positioned[b].position)) started, but is ordered after it")
             }
         }
         return nil
-    }
-
-    struct RequestKey: Hashable {
-        var client: UInt64
-        var sequence: UInt64
-    }
-
-    static func describe(_ item: KVStore.Item?) -> String {
-        item.map { "\($0.value)@\($0.version)" } ?? "absent"
     }
 }
 
@@ -98,35 +67,53 @@ enum VersionOrderChecker {
 /// linearization of each key's history (per-key partitioning, as Porcupine does), with memoized
 /// (linearized set, state) pairs. Returns nil when no violation is found; `budget` bounds the work.
 enum SearchChecker {
-    /// The model of one key: whether it exists, its value, its version.
+    /// The model of one key: its value (nil: absent) and resourceVersion (nil: not known, after a
+    /// write of unknown outcome; the next read pins it). `floor` is a version every later write
+    /// must exceed.
     struct KeyState: Hashable {
         var value: String?
-        var version: LogIndex
+        var version: LogIndex?
+        var floor: LogIndex = 0
 
-        /// The state after `op` if `reply` is a possible answer, else nil.
-        func step(_ op: ClientOperation, _ reply: ClientReply) -> KeyState? {
+        /// Whether a precondition naming `expected` holds (unknown versions might match).
+        func matches(_ expected: LogIndex?) -> Bool { expected == nil || version == nil || version == expected }
+
+        /// The states `op` may leave when it got `reply` (none: that answer is impossible here).
+        /// A write of unknown outcome may have taken effect or not.
+        func steps(_ op: ClientOperation, _ reply: ClientReply) -> [KeyState] {
             switch (op, reply) {
-            case (.read, .read(let item, _)):
-                if let item {
-                    return item.value == value && item.version == version && value != nil ? self : nil
-                }
-                return value == nil ? self : nil
-            case (.write(.create(_, let newValue)), .written(let result, _)):
-                if value != nil { return result == .alreadyExists(version: version) ? self : nil }
-                guard case .ok(let v) = result, v > version else { return nil }
-                return KeyState(value: newValue, version: v)
-            case (.write(.update(_, let newValue, let expected)), .written(let result, _)):
-                guard value != nil else { return result == .notFound ? self : nil }
-                if let expected, expected != version { return result == .conflict(currentVersion: version) ? self : nil }
-                guard case .ok(let v) = result, v > version else { return nil }
-                return KeyState(value: newValue, version: v)
-            case (.write(.delete(_, let expected)), .written(let result, _)):
-                guard value != nil else { return result == .notFound ? self : nil }
-                if let expected, expected != version { return result == .conflict(currentVersion: version) ? self : nil }
-                guard case .ok(let v) = result, v > version else { return nil }
-                return KeyState(value: nil, version: v)
+            case (.read, .read(let read, let readVersion)):
+                guard read == value else { return [] }
+                if read == nil { return [self] }
+                guard version == nil || version == readVersion, readVersion > floor || version == readVersion else { return [] }
+                return [KeyState(value: value, version: readVersion, floor: readVersion)]
+            case (.write(let write), .unknown):
+                return [self] + effect(of: write, version: nil)
+            case (.write(let write), .written(let v)):
+                guard v.map({ $0 > floor }) ?? true else { return [] }
+                return effect(of: write, version: v)
+            case (.write(.create), .alreadyExists):
+                return value != nil ? [self] : []
+            case (.write(.update), .notFound), (.write(.delete), .notFound):
+                return value == nil ? [self] : []
+            case (.write(.update(_, _, let expected)), .conflict), (.write(.delete(_, let expected)), .conflict):
+                // With no version given, the master retries a conflict itself and may give up.
+                return value != nil && (expected == nil || version != expected) ? [self] : []
             default:
-                return nil
+                return []
+            }
+        }
+
+        /// The state after `write` took effect at `version` (nil: unknown), if it could.
+        func effect(of write: KVRequest.Operation, version newVersion: LogIndex?) -> [KeyState] {
+            let floor = newVersion ?? self.floor
+            switch write {
+            case .create(_, let newValue):
+                return value == nil ? [KeyState(value: newValue, version: newVersion, floor: floor)] : []
+            case .update(_, let newValue, let expected):
+                return value != nil && matches(expected) ? [KeyState(value: newValue, version: newVersion, floor: floor)] : []
+            case .delete(_, let expected):
+                return value != nil && matches(expected) ? [KeyState(value: nil, version: nil, floor: floor)] : []
             }
         }
     }
@@ -175,8 +162,8 @@ enum SearchChecker {
         for (p, e) in events.enumerated() where e.isReturn { returnPosition[e.op] = p }
         let words = (ops.count + 63) / 64
         var linearized = Array(repeating: UInt64(0), count: words)
-        var state = KeyState(value: nil, version: 0)
-        var stack: [(position: Int, state: KeyState)] = []
+        var state = KeyState(value: nil, version: nil)
+        var stack: [(position: Int, state: KeyState, choice: Int)] = []
         var memo = Set<Memo>()
         var steps = 0
 
@@ -201,6 +188,7 @@ enum SearchChecker {
         }
 
         var entry = next[n]
+        var firstChoice = 0
         while next[n] >= 0 {
             steps += 1
             if steps > budget { return nil }
@@ -208,27 +196,31 @@ enum SearchChecker {
             let e = events[entry]
             if !e.isReturn {
                 let op = ops[e.op]
-                if let newState = state.step(op.operation, op.reply) {
+                let candidates = state.steps(op.operation, op.reply)
+                var moved = false
+                for choice in candidates.indices where choice >= firstChoice {
                     var bits = linearized
                     bits[e.op / 64] |= 1 << UInt64(e.op % 64)
-                    if memo.insert(Memo(linearized: bits, state: newState)).inserted {
-                        stack.append((entry, state))
-                        state = newState
-                        linearized = bits
-                        lift(entry)
-                        entry = next[n]
-                        continue
-                    }
+                    guard memo.insert(Memo(linearized: bits, state: candidates[choice])).inserted else { continue }
+                    stack.append((entry, state, choice))
+                    state = candidates[choice]
+                    linearized = bits
+                    lift(entry)
+                    entry = next[n]
+                    moved = true
+                    break
                 }
-                entry = next[entry]
+                firstChoice = 0
+                if !moved { entry = next[entry] }
             } else {
-                // A return of an op not yet linearized: backtrack.
-                guard let (position, previous) = stack.popLast() else { return false }
+                // A return of an op not yet linearized: backtrack, trying the op's next choice.
+                guard let (position, previous, choice) = stack.popLast() else { return false }
                 state = previous
                 let op = events[position].op
                 linearized[op / 64] &= ~(1 << UInt64(op % 64))
                 unlift(position)
-                entry = next[position]
+                entry = position
+                firstChoice = choice + 1
             }
         }
         return true

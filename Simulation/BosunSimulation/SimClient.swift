@@ -1,21 +1,25 @@
+import Master
 import Raft
 import Store
 
-/// A client with one operation at a time. It sends to the node it believes leads, follows
-/// leader hints, moves on after a timeout, and retries with the same sequence number until it
-/// gets an answer, so a write applies at most once however often it is retried.
+/// A client of the API with one operation at a time, on ConfigMaps in `default`, behaving as the
+/// real clients do: it sends to one master (any master serves: a follower forwards), moves to
+/// another on 503 (nothing was done: retrying is safe), retries a read after a timeout, and
+/// records a write that timed out or got 504 as of unknown outcome instead of sending it again.
 struct SimClient {
     var target: Int
     var sequence: UInt64 = 0
     var operation: ClientOperation?
     var invokeNs: UInt64 = 0
-    /// Bumped on every send, so stale timeouts and retries are ignored.
+    /// Bumped on every send, so stale timeouts and answers are ignored.
     var attempt: UInt64 = 0
-    /// The latest version this client saw for each key, for conditional updates.
+    /// The latest version this client saw for each key, for conditional updates and deletes.
     var versions: [String: LogIndex] = [:]
 }
 
 extension Simulation {
+    static let configMapsPath = "/api/v1/namespaces/default/configmaps"
+
     func startOperation(_ c: Int) {
         guard !inLivenessPhase, clients[c].operation == nil else { return }
         let key = "k\(workloadRng.index(plan.keys))"
@@ -35,40 +39,90 @@ extension Simulation {
         sendRequest(c)
     }
 
+    /// The API request for an operation.
+    static func request(for operation: ClientOperation) -> HTTPRequest {
+        func object(_ key: String, _ value: String, version: LogIndex?) -> [UInt8] {
+            var metadata: JSON = ["name": .string(key)]
+            if let version { metadata["resourceVersion"] = .string(String(version)) }
+            let body: JSON = ["apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": ["v": .string(value)]]
+            return Array(body.text.utf8)
+        }
+        let json = [(name: "Content-Type", value: "application/json")]
+        switch operation {
+        case .read(let key):
+            return HTTPRequest(method: "GET", target: "\(configMapsPath)/\(key)")
+        case .write(.create(let key, let value)):
+            return HTTPRequest(method: "POST", target: configMapsPath, headers: json, body: object(key, value, version: nil))
+        case .write(.update(let key, let value, let expected)):
+            return HTTPRequest(method: "PUT", target: "\(configMapsPath)/\(key)", headers: json, body: object(key, value, version: expected))
+        case .write(.delete(let key, let expected)):
+            let body: JSON = expected.map { ["preconditions": ["resourceVersion": .string(String($0))]] } ?? [:]
+            return HTTPRequest(method: "DELETE", target: "\(configMapsPath)/\(key)", headers: json, body: Array(body.text.utf8))
+        }
+    }
+
     func sendRequest(_ c: Int) {
         guard let operation = clients[c].operation else { return }
         clients[c].attempt += 1
         let attempt = clients[c].attempt
         if !networkRng.chance(lossRate) {
-            schedule(after: networkDelay(), .request(node: clients[c].target, client: c, sequence: clients[c].sequence, operation))
+            schedule(after: networkDelay(), .request(node: clients[c].target, client: c, attempt: attempt, Self.request(for: operation)))
         }
         schedule(after: clientTimeoutNs, .clientTimeout(client: c, attempt: attempt))
     }
 
-    func clientReceived(_ c: Int, sequence: UInt64, _ reply: ClientReply) {
-        guard clients[c].sequence == sequence, let operation = clients[c].operation else { return }
-        switch reply {
-        case .notLeader(let leader):
-            clients[c].target = leader ?? (clients[c].target + 1) % nodes.count
+    /// No answer in time: a read is sent again to the next master; a write's outcome is unknown.
+    func clientTimedOut(_ c: Int) {
+        guard let operation = clients[c].operation else { return }
+        clients[c].target = (clients[c].target + 1) % nodes.count
+        if case .read = operation { return sendRequest(c) }
+        complete(c, .unknown)
+    }
+
+    func clientReceived(_ c: Int, attempt: UInt64, _ response: HTTPResponse) {
+        guard clients[c].attempt == attempt, let operation = clients[c].operation else { return }
+        let body = try? JSONParser.parse(response.body)
+        let version = body?[path: ["metadata", "resourceVersion"]]?.stringValue.flatMap { LogIndex($0) }
+        let reply: ClientReply
+        switch (response.status, operation) {
+        case (503, _), (429, _):
+            // Nothing was done: try again shortly, at the next master when this one knows no leader.
+            if response.status == 503 { clients[c].target = (clients[c].target + 1) % nodes.count }
             clients[c].attempt += 1
-            schedule(after: 5_000_000, .clientSend(client: c, attempt: clients[c].attempt))
+            schedule(after: 10_000_000, .clientSend(client: c, attempt: clients[c].attempt))
             return
-        case .busy:
-            clients[c].attempt += 1
-            schedule(after: 30_000_000, .clientSend(client: c, attempt: clients[c].attempt))
+        case (504, .read):
+            return sendRequest(c)
+        case (504, _):
+            reply = .unknown
+        case (200, .read):
+            reply = .read(value: body?[path: ["data", "v"]]?.stringValue, version: version ?? 0)
+        case (200, _), (201, _):
+            reply = .written(version: version)
+        case (404, .read):
+            reply = .read(value: nil, version: 0)
+        case (404, _):
+            reply = .notFound
+        case (409, _):
+            reply = body?["reason"]?.stringValue == "AlreadyExists" ? .alreadyExists : .conflict
+        default:
+            fail(Violation(invariant: "API answer", detail: "client \(c) #\(clients[c].sequence) \(operation) got \(response.status): \(String(decoding: response.body, as: UTF8.self))"))
             return
-        case .written(let result, _):
-            switch result {
-            case .ok(let v), .alreadyExists(let v), .conflict(let v): clients[c].versions[operation.key] = v
-            case .notFound, .stale, .invalid: clients[c].versions[operation.key] = nil
-            }
-        case .read(let item, _):
-            clients[c].versions[operation.key] = item?.version
         }
+        switch reply {
+        case .written(let v?), .read(_?, let v): clients[c].versions[operation.key] = v
+        case .notFound, .read(nil, _), .written(nil): clients[c].versions[operation.key] = nil
+        default: break
+        }
+        complete(c, reply)
+    }
+
+    func complete(_ c: Int, _ reply: ClientReply) {
+        guard let operation = clients[c].operation else { return }
         history.append(
             CompletedOperation(
-                client: c, sequence: sequence, operation: operation, invokeNs: clients[c].invokeNs, completeNs: nowNs,
-                reply: reply))
+                client: c, sequence: clients[c].sequence, operation: operation, invokeNs: clients[c].invokeNs,
+                completeNs: reply == .unknown ? .max : nowNs, reply: reply))
         stats.clientOperations += 1
         clients[c].operation = nil
         clients[c].attempt += 1

@@ -1,13 +1,15 @@
 import Host
+import Master
+import MasterCore
 import Raft
 import Store
 
-/// One simulated master: the same `RaftHost` the real runtime drives, over the store, with a
-/// simulated disk. The simulation carries out the host's outputs against its disk and network
-/// and answers clients.
+/// One simulated master: the production `MasterCore` (and the `RaftHost` inside it) over a
+/// simulated disk. The simulation carries out the core's outputs against its disk and network,
+/// and routes its answers back to clients, directly or through the follower that forwarded.
 struct SimNode {
     let index: Int
-    var host: RaftHost<KVStore>
+    var core: MasterCore
     var disk = SimDisk()
     var up = true
     var paused = false
@@ -17,19 +19,18 @@ struct SimNode {
     var tickEpoch = 0
     /// Events that reached the node while it was paused, replayed in order on resume.
     var inbox: [SimEvent] = []
-    /// Client requests this leader proposed, awaiting the entry that carries them.
-    var pendingWrites: Set<WriteKey> = []
-    /// Reads waiting for their ReadIndex, by context.
-    var pendingReads: [UInt64: (client: Int, sequence: UInt64, key: String)] = [:]
-    var nextReadContext: UInt64 = 1
+    /// Where the answer to each request the core holds goes.
+    var routes: [MasterCore.RequestID: Route] = [:]
+    var nextRequestID: MasterCore.RequestID = 1
 
-    struct WriteKey: Hashable {
-        var client: UInt64
-        var sequence: UInt64
+    /// Who asked: a client, or a follower that forwarded a client's request.
+    enum Route {
+        case client(Int, attempt: UInt64)
+        case forwarded(from: Int, incarnation: Int, client: Int, attempt: UInt64)
     }
 
-    var raft: RaftNode { host.node }
-    var store: KVStore { host.machine }
+    var raft: RaftNode { core.host.node }
+    var store: KVStore { core.store }
     var id: NodeID { raft.id }
 }
 
@@ -39,8 +40,12 @@ enum SimEvent {
     case deliver(Message)
     case persisted(node: Int, incarnation: Int, token: UInt64)
     case snapshotWritten(node: Int, incarnation: Int, SnapshotMetadata, [UInt8])
-    case request(node: Int, client: Int, sequence: UInt64, ClientOperation)
-    case reply(client: Int, sequence: UInt64, ClientReply)
+    case request(node: Int, client: Int, attempt: UInt64, HTTPRequest)
+    /// A follower's forward of a client's request reaches the leader.
+    case forwarded(node: Int, from: Int, incarnation: Int, client: Int, attempt: UInt64, HTTPRequest)
+    /// The leader's answer to a forward reaches the follower, which relays it to the client.
+    case relay(node: Int, incarnation: Int, client: Int, attempt: UInt64, HTTPResponse)
+    case reply(client: Int, attempt: UInt64, HTTPResponse)
     case clientTimeout(client: Int, attempt: UInt64)
     case clientSend(client: Int, attempt: UInt64)
     case clientStart(client: Int)
@@ -74,6 +79,8 @@ enum SimEvent {
         case .livenessCheck: 16
         case .crashNode: 17
         case .snapshotWritten: 18
+        case .forwarded: 19
+        case .relay: 20
         }
     }
 }

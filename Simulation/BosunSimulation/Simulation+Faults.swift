@@ -117,7 +117,7 @@ extension Simulation {
             let raft = nodes[i].raft
             if i != leaders[0] && raft.leader != leader.id { return "\(raft.id) follows \(raft.leader.map { "\($0)" } ?? "nobody")" }
             if raft.lastIndex != leader.raft.lastIndex || raft.commitIndex != leader.raft.commitIndex
-                || nodes[i].store.appliedIndex != leader.raft.commitIndex || nodes[i].host.isPersisting
+                || nodes[i].store.appliedIndex != leader.raft.commitIndex || nodes[i].core.host.isPersisting
             {
                 return "\(raft.id) at last \(raft.lastIndex) commit \(raft.commitIndex) applied \(nodes[i].store.appliedIndex); leader at \(leader.raft.lastIndex)/\(leader.raft.commitIndex)"
             }
@@ -133,12 +133,16 @@ extension Simulation {
         for i in members.dropFirst() where nodes[i].store.snapshot() != reference {
             return Violation(invariant: "replica convergence", detail: "n\(i + 1) and n\(members[0] + 1) applied the same log to different states")
         }
-        if let v = VersionOrderChecker.check(history, committed: oracle.committed) { return v }
+        if let v = CommittedWritesChecker.check(history, committed: oracle.committed) { return v }
         if options.searchCheck {
             switch SearchChecker.check(history) {
             case .linearizable: break
             case .violation(let key):
-                return Violation(invariant: "linearizability (search)", detail: "no linearization of the history of key \(key)")
+                let ops = history.filter { $0.operation.key == key }.sorted { $0.invokeNs < $1.invokeNs }.map { op in
+                    let end = op.completeNs == .max ? "…" : Simulation.formatTime(op.completeNs)
+                    return "\n    \(Simulation.formatTime(op.invokeNs))-\(end) client \(op.client) #\(op.sequence) \(op.operation) -> \(op.reply)"
+                }
+                return Violation(invariant: "linearizability (search)", detail: "no linearization of the history of key \(key):" + ops.joined())
             case .unknown:
                 stats.searchUndecided += 1
             }

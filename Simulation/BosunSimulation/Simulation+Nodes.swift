@@ -1,21 +1,23 @@
 import Host
+import Master
+import MasterCore
 import Raft
 import Store
 
-/// The node side of the world: the simulated disk and network carry out what each master's
-/// `RaftHost` asks, the way `RaftDriver` does for real — except that fsyncs and snapshot writes
-/// complete later in simulated time, and the process may crash in between.
+/// The node side of the world: the simulated disk and network carry out what each master's core
+/// asks, the way `RaftDriver` and `MasterServer` do for real — except that fsyncs and snapshot
+/// writes complete later in simulated time, and the process may crash in between.
 extension Simulation {
     /// Hands the node's ready work to disk and network.
     func drive(_ i: Int) {
         guard canRun(i) else { return }
-        execute(i, nodes[i].host.process())
+        execute(i, nodes[i].core.process())
     }
 
     func canRun(_ i: Int) -> Bool { !failed && nodes[i].up && !nodes[i].paused }
 
     /// Carries out the host's outputs in order, and whatever finishing them makes ready.
-    func execute(_ i: Int, _ outputs: [RaftHost<KVStore>.Output]) {
+    func execute(_ i: Int, _ outputs: [MasterCore.Output]) {
         var work = outputs
         var next = 0
         var becameLeader = false
@@ -23,24 +25,24 @@ extension Simulation {
         while next < work.count, canRun(i) {
             let output = work[next]
             next += 1
+            let io: RaftHost<KVStore>.Output
             switch output {
-            case .softState(let ss):
-                observePending = true
-                if ss.role == .leader {
-                    becameLeader = true
-                    stats.elections += 1
-                    if !inLivenessPhase && faultRng.chance(plan.crashNewLeaderRate) {
-                        schedule(after: faultRng.uniform(0...20_000_000), .crashNode(node: i, incarnation: nodes[i].incarnation))
-                    }
-                } else {
-                    nodes[i].pendingReads = [:]
-                    nodes[i].pendingWrites = []
-                }
-                trace.mix(UInt64(i) << 32 | UInt64(ss.role.hashCode) << 16 | (ss.leader?.rawValue ?? 0))
+            case .raft(let raft): io = raft
+            case .respond(let id, let response): answer(i, id, response); continue
+            case .forward(let id, let request, let api): forward(i, id, request, api: api); continue
+            case .startStream(let id, _), .streamChunk(let id, _), .endStream(let id):
+                nodes[i].routes[id] = nil  // The simulated clients do not watch yet.
+                continue
+            }
+            switch io {
             case .send(let messages):
                 for m in messages { send(m) }
             case .persist(let batch):
                 if let hs = batch.hardState { trace.mix(hs.term); trace.mix(hs.commit) }
+                if let role = roleChange(i) {
+                    observePending = true
+                    becameLeader = role == .leader
+                }
                 do {
                     if let snap = batch.snapshot {
                         try oracle.installed(i, snapshot: snap.metadata)
@@ -59,20 +61,7 @@ extension Simulation {
                     if diskRng.chance(plan.slowFsyncRate) { latency += diskRng.uniform(10_000_000...100_000_000) }
                     schedule(after: latency, .persisted(node: i, incarnation: nodes[i].incarnation, token: batch.token))
                 } else {
-                    work += nodes[i].host.persisted(batch.token)
-                }
-            case .restored:
-                break
-            case .applied(let entry, let applied):
-                do { try oracle.applied(i, entry) } catch { return fail(error) }
-                if let request = applied.request,
-                    nodes[i].pendingWrites.remove(SimNode.WriteKey(client: request.client, sequence: request.sequence)) != nil
-                {
-                    reply(to: Int(request.client), sequence: request.sequence, .written(applied.result, position: applied.position))
-                }
-            case .readReady(let rs):
-                if let read = nodes[i].pendingReads.removeValue(forKey: rs.context) {
-                    reply(to: read.client, sequence: read.sequence, .read(nodes[i].store.get(read.key), position: nodes[i].store.appliedIndex))
+                    work += nodes[i].core.persisted(batch.token)
                 }
             case .captureSnapshot(let metadata, let encode):
                 // Encoded now from the captured copy; the file is written while the node runs on.
@@ -85,10 +74,28 @@ extension Simulation {
                 break
             case .fatal(let message):
                 return fail(Violation(invariant: "fail-stop", detail: "n\(i + 1): \(message)"))
+            case .softState, .restored, .applied, .readReady:
+                preconditionFailure("the master core keeps these")
             }
         }
-        guard observePending, !failed else { return }
-        do { try observe(i, becameLeader: becameLeader) } catch { fail(error) }
+        guard !failed else { return }
+        do {
+            if observePending { try observe(i, becameLeader: becameLeader) }
+            try checkApplied(i)
+        } catch {
+            fail(error)
+        }
+    }
+
+    /// State machine safety for what the node applied since the last look: each entry is the
+    /// committed one (entries restored from a snapshot were checked when the snapshot was).
+    func checkApplied(_ i: Int) throws(Violation) {
+        let applied = nodes[i].store.appliedIndex
+        guard applied > lastApplied[i] else { return }
+        for index in lastApplied[i] + 1...applied {
+            if let entry = nodes[i].raft.entry(at: index) { try oracle.applied(i, entry) }
+        }
+        lastApplied[i] = applied
     }
 
     /// The state oracles, on the node's state as its batch is handed out (before anything applies).
@@ -111,45 +118,59 @@ extension Simulation {
             crash(i)
             return
         }
-        execute(i, nodes[i].host.persisted(token))
+        execute(i, nodes[i].core.persisted(token))
     }
 
-    func handleRequest(_ i: Int, client: Int, sequence: UInt64, _ operation: ClientOperation) {
-        let raft = nodes[i].raft
-        guard raft.role == .leader else {
-            reply(to: client, sequence: sequence, .notLeader(leader: raft.leader.map { Int($0.rawValue - 1) }))
-            return
-        }
-        switch operation {
-        case .write(let op):
-            let request = KVRequest(client: UInt64(client), sequence: sequence, operation: op)
-            do throws(RaftNode.ProposeError) {
-                _ = try nodes[i].host.propose(request.encoded())
-                nodes[i].pendingWrites.insert(SimNode.WriteKey(client: UInt64(client), sequence: sequence))
-            } catch {
-                switch error {
-                case .notLeader(let leader):
-                    reply(to: client, sequence: sequence, .notLeader(leader: leader.map { Int($0.rawValue - 1) }))
-                case .tooManyUncommittedBytes, .transferInProgress:
-                    reply(to: client, sequence: sequence, .busy)
-                }
-            }
-        case .read(let key):
-            let context = nodes[i].nextReadContext
-            nodes[i].nextReadContext += 1
-            do throws(RaftNode.ReadIndexError) {
-                try nodes[i].host.readIndex(context: context)
-                nodes[i].pendingReads[context] = (client, sequence, key)
-            } catch {
-                switch error {
-                case .notLeader(let leader):
-                    reply(to: client, sequence: sequence, .notLeader(leader: leader.map { Int($0.rawValue - 1) }))
-                case .tooManyPendingReads:
-                    reply(to: client, sequence: sequence, .busy)
-                }
+    /// The node's role, when it changed since the last look (the master core keeps the host's
+    /// soft state to itself; the world watches the node instead).
+    func roleChange(_ i: Int) -> Role? {
+        let soft = nodes[i].raft.softState
+        guard soft != lastSoftState[i] else { return nil }
+        lastSoftState[i] = soft
+        if soft.role == .leader {
+            stats.elections += 1
+            if !inLivenessPhase && faultRng.chance(plan.crashNewLeaderRate) {
+                schedule(after: faultRng.uniform(0...20_000_000), .crashNode(node: i, incarnation: nodes[i].incarnation))
             }
         }
+        trace.mix(UInt64(i) << 32 | UInt64(soft.role.hashCode) << 16 | (soft.leader?.rawValue ?? 0))
+        return soft.role
+    }
+
+    // MARK: API traffic
+
+    /// The wall clock the masters see (simulated time from a fixed date).
+    var wallClockNs: UInt64 { 1_780_000_000_000_000_000 + nowNs }
+
+    /// A request reaches master `i`, from a client or forwarded by a follower.
+    func receive(_ i: Int, _ request: HTTPRequest, route: SimNode.Route) {
+        let id = nodes[i].nextRequestID
+        nodes[i].nextRequestID += 1
+        nodes[i].routes[id] = route
+        nodes[i].core.request(id, request, nowNs: wallClockNs)
         drive(i)
+    }
+
+    /// The core answered a request: back to the client, or to the follower that forwarded it.
+    func answer(_ i: Int, _ id: MasterCore.RequestID, _ response: HTTPResponse) {
+        guard let route = nodes[i].routes.removeValue(forKey: id), !networkRng.chance(lossRate) else { return }
+        switch route {
+        case .client(let c, let attempt):
+            schedule(after: networkDelay(), .reply(client: c, attempt: attempt, response))
+        case .forwarded(let from, let incarnation, let c, let attempt):
+            schedule(after: networkDelay(), .relay(node: from, incarnation: incarnation, client: c, attempt: attempt, response))
+        }
+    }
+
+    /// A follower forwards a request to the leader, as `HTTPForwarder` does (once: marked).
+    func forward(_ i: Int, _ id: MasterCore.RequestID, _ request: HTTPRequest, api: String) {
+        guard case .client(let c, let attempt)? = nodes[i].routes.removeValue(forKey: id),
+            let leader = Int(api.dropFirst()).map({ $0 - 1 }), nodes.indices.contains(leader)
+        else { return }
+        var forwarded = request
+        forwarded.headers.append(("X-Bosun-Forwarded", "n\(i + 1)"))
+        guard !blocked[i][leader], !networkRng.chance(lossRate) else { return }
+        schedule(after: networkDelay(), .forwarded(node: leader, from: i, incarnation: nodes[i].incarnation, client: c, attempt: attempt, forwarded))
     }
 
     // MARK: Network
@@ -177,11 +198,6 @@ extension Simulation {
         return delay
     }
 
-    func reply(to client: Int, sequence: UInt64, _ reply: ClientReply) {
-        guard !networkRng.chance(lossRate) else { return }
-        schedule(after: networkDelay(), .reply(client: client, sequence: sequence, reply))
-    }
-
     // MARK: Crashes, restarts, pauses
 
     func crash(_ i: Int) {
@@ -191,8 +207,7 @@ extension Simulation {
         nodes[i].incarnation += 1
         nodes[i].tickEpoch += 1
         nodes[i].inbox = []
-        nodes[i].pendingWrites = []
-        nodes[i].pendingReads = [:]
+        nodes[i].routes = [:]
         nodes[i].disk.crash(using: &diskRng, tearProbability: plan.tearProbability)
         if !inLivenessPhase {
             schedule(after: faultRng.exponential(meanNs: plan.restartDelayNs), .restart(node: i))
@@ -220,7 +235,9 @@ extension Simulation {
                 return
             }
         }
-        nodes[i].host = makeHost(i, restoring: recovered, store: store)
+        nodes[i].core = makeCore(i, restoring: recovered, store: store)
+        lastSoftState[i] = nodes[i].raft.softState
+        lastApplied[i] = store.appliedIndex
         nodes[i].up = true
         do { try oracle.restarted(i, raft: nodes[i].raft) } catch {
             fail(error)
@@ -230,14 +247,16 @@ extension Simulation {
         drive(i)
     }
 
-    /// The host a master runs after starting on what its disk holds.
-    func makeHost(_ i: Int, restoring state: PersistentState = PersistentState(), store: KVStore = KVStore()) -> RaftHost<KVStore> {
-        let raft = RaftNode(
-            id: NodeID(UInt64(i + 1)), configuration: configuration, config: plan.raft, restoring: state,
-            seed: nodeSeed(i, incarnation: nodes.indices.contains(i) ? nodes[i].incarnation : 0))
-        var options = RaftHost<KVStore>.Options()
-        options.snapshotEveryEntries = plan.snapshotEveryEntries
-        return RaftHost(node: raft, machine: store, options: options)
+    /// The master core a node runs after starting on what its disk holds.
+    func makeCore(_ i: Int, restoring state: PersistentState = PersistentState(), store: KVStore = KVStore()) -> MasterCore {
+        let seed = nodeSeed(i, incarnation: nodes.indices.contains(i) ? nodes[i].incarnation : 0)
+        let raft = RaftNode(id: NodeID(UInt64(i + 1)), configuration: configuration, config: plan.raft, restoring: state, seed: seed)
+        var hostOptions = RaftHost<KVStore>.Options()
+        hostOptions.snapshotEveryEntries = plan.snapshotEveryEntries
+        let members = (0..<options.nodes).map { MasterCore.Member(id: NodeID(UInt64($0 + 1)), api: "n\($0 + 1)") }
+        return MasterCore(
+            options: MasterCore.Options(id: NodeID(UInt64(i + 1)), members: members),
+            host: RaftHost(node: raft, machine: store, options: hostOptions), seed: seed ^ 0x9E37_79B9_7F4A_7C15, nowNs: wallClockNs)
     }
 
     func resume(_ i: Int) {

@@ -1,3 +1,5 @@
+import Master
+import MasterCore
 import Raft
 import Store
 
@@ -70,6 +72,9 @@ public final class Simulation {
     var nowNs: UInt64 = 0
     var queue = EventQueue<SimEvent>()
     var nodes: [SimNode] = []
+    /// Each node's role and leader as last seen, and how far its applied entries were checked.
+    var lastSoftState: [SoftState]
+    var lastApplied: [LogIndex]
     var clients: [SimClient] = []
     var history: [CompletedOperation] = []
     var oracle: Oracle
@@ -111,11 +116,14 @@ public final class Simulation {
         oracle = Oracle(nodes: options.nodes)
         blocked = Array(repeating: Array(repeating: false, count: options.nodes), count: options.nodes)
         core = Array(repeating: true, count: options.nodes)
+        lastSoftState = []
+        lastApplied = Array(repeating: 0, count: options.nodes)
         lossRate = plan.lossRate
         duplicateRate = plan.duplicateRate
         longDelayRate = plan.longDelayRate
         for i in 0..<options.nodes {
-            nodes.append(SimNode(index: i, host: makeHost(i)))
+            nodes.append(SimNode(index: i, core: makeCore(i)))
+            lastSoftState.append(nodes[i].raft.softState)
         }
         for c in 0..<plan.clients {
             clients.append(SimClient(target: c % options.nodes))
@@ -181,7 +189,7 @@ public final class Simulation {
         switch event {
         case .tick(let i, let epoch):
             guard nodes[i].up, nodes[i].tickEpoch == epoch, !nodes[i].paused else { return }
-            nodes[i].host.tick()
+            nodes[i].core.tick(nowNs: wallClockNs)
             drive(i)
             let period = UInt64(Double(tickNs) * plan.clockRates[i])
             schedule(after: period, .tick(node: i, epoch: epoch))
@@ -191,7 +199,7 @@ public final class Simulation {
             trace.mix(m.traceWord)
             guard !blocked[from][to], nodes[to].up else { return }
             if nodes[to].paused { nodes[to].inbox.append(event); return }
-            nodes[to].host.step(m)
+            nodes[to].core.step(m)
             drive(to)
         case .persisted(let i, let incarnation, let token):
             guard nodes[i].up, nodes[i].incarnation == incarnation else { return }
@@ -200,17 +208,25 @@ public final class Simulation {
         case .snapshotWritten(let i, let incarnation, let metadata, let data):
             guard nodes[i].up, nodes[i].incarnation == incarnation else { return }
             if nodes[i].paused { nodes[i].inbox.append(event); return }
-            execute(i, nodes[i].host.snapshotWritten(metadata, data: data))
-        case .request(let i, let client, let sequence, let operation):
+            execute(i, nodes[i].core.snapshotWritten(metadata, data: data))
+        case .request(let i, let client, let attempt, let request):
             guard nodes[i].up else { return }
             if nodes[i].paused { nodes[i].inbox.append(event); return }
-            handleRequest(i, client: client, sequence: sequence, operation)
-        case .reply(let c, let sequence, let reply):
-            clientReceived(c, sequence: sequence, reply)
+            receive(i, request, route: .client(client, attempt: attempt))
+        case .forwarded(let i, let from, let incarnation, let client, let attempt, let request):
+            guard nodes[i].up, !blocked[from][i] else { return }
+            if nodes[i].paused { nodes[i].inbox.append(event); return }
+            receive(i, request, route: .forwarded(from: from, incarnation: incarnation, client: client, attempt: attempt))
+        case .relay(let i, let incarnation, let client, let attempt, let response):
+            guard nodes[i].up, nodes[i].incarnation == incarnation else { return }
+            if nodes[i].paused { nodes[i].inbox.append(event); return }
+            guard !networkRng.chance(lossRate) else { return }
+            schedule(after: networkDelay(), .reply(client: client, attempt: attempt, response))
+        case .reply(let c, let attempt, let response):
+            clientReceived(c, attempt: attempt, response)
         case .clientTimeout(let c, let attempt):
             guard clients[c].attempt == attempt, clients[c].operation != nil else { return }
-            clients[c].target = (clients[c].target + 1) % nodes.count
-            sendRequest(c)
+            clientTimedOut(c)
         case .clientSend(let c, let attempt):
             guard clients[c].attempt == attempt, clients[c].operation != nil else { return }
             sendRequest(c)
@@ -274,8 +290,10 @@ public final class Simulation {
         case .deliver(let m): return "deliver \(m)"
         case .persisted(let i, _, _): return "fsync done n\(i + 1)"
         case .snapshotWritten(let i, _, let metadata, _): return "snapshot \(metadata.index) written n\(i + 1)"
-        case .request(let i, let c, let s, let op): return "client \(c) #\(s) -> n\(i + 1): \(op)"
-        case .reply(let c, let s, let r): return "reply to client \(c) #\(s): \(r)"
+        case .request(let i, let c, _, let r): return "client \(c) -> n\(i + 1): \(r.method) \(r.target)"
+        case .forwarded(let i, let from, _, let c, _, let r): return "n\(from + 1) forwards client \(c)'s \(r.method) \(r.target) to n\(i + 1)"
+        case .relay(let i, _, let c, _, let r): return "n\(i + 1) relays \(r.status) to client \(c)"
+        case .reply(let c, _, let r): return "reply to client \(c): \(r.status) \(String(decoding: r.body.prefix(120), as: UTF8.self))"
         case .clientTimeout(let c, _): return "client \(c) timeout"
         case .clientSend(let c, _): return "client \(c) retry"
         case .clientStart(let c): return "client \(c) next operation"

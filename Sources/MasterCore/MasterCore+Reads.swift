@@ -36,10 +36,10 @@ extension MasterCore {
                 default: throw .pathNotFound()
                 }
             }
-        case ("POST", nil): if requireLeader(id, request) { try create(id, path, request) }
-        case ("PUT", _?): if requireLeader(id, request) { try update(id, path, request) }
-        case ("PATCH", _?): if requireLeader(id, request) { try patch(id, path, request) }
-        case ("DELETE", _?): if requireLeader(id, request) { try delete(id, path, request) }
+        case ("POST", nil): write(id, request) { [unowned self] () throws(APIError) in try create(id, path, request) }
+        case ("PUT", _?): write(id, request) { [unowned self] () throws(APIError) in try update(id, path, request) }
+        case ("PATCH", _?): write(id, request) { [unowned self] () throws(APIError) in try patch(id, path, request) }
+        case ("DELETE", _?): write(id, request) { [unowned self] () throws(APIError) in try delete(id, path, request) }
         default: throw .methodNotAllowed(request.method, request.path)
         }
     }
@@ -47,16 +47,43 @@ extension MasterCore {
     /// Serves a read: now from local state for `resourceVersion=0`, otherwise after ReadIndex on
     /// the leader.
     func read(_ id: RequestID, _ request: HTTPRequest, serve: @escaping () throws(APIError) -> HTTPResponse) {
-        if request.queryValue("resourceVersion") == "0" {
-            do { respond(id, try serve()) } catch { respond(id, error) }
-            return
+        let run = { [unowned self] in
+            do throws(APIError) { respond(id, try serve()) } catch { respond(id, error) }
         }
+        if request.queryValue("resourceVersion") == "0" { return run() }
         guard requireLeader(id, request) else { return }
+        afterReadIndex(id, run)
+    }
+
+    /// Runs a write on the leader (a follower forwards it). The write checks the request against
+    /// the state this leader has applied, which may lag what is committed (a new leader still
+    /// applying its predecessor's entries) or be stale (a deposed leader that does not know it
+    /// yet). A write that goes ahead is safe all the same: it proposes a compare-and-swap, decided
+    /// in log order. But a refusal computed from that state (404, 409) would not be: it is given
+    /// only after ReadIndex has confirmed the leadership and the state has caught up, running the
+    /// write again (found by the simulator, seed 199: a DELETE answered 404 for an object created
+    /// and acknowledged before it).
+    func write(_ id: RequestID, _ request: HTTPRequest, _ body: @escaping () throws(APIError) -> Void) {
+        guard requireLeader(id, request) else { return }
+        do throws(APIError) {
+            try body()
+        } catch where error.code == 404 || error.code == 409 {
+            afterReadIndex(id) { [unowned self] in
+                do throws(APIError) { try body() } catch { respond(id, error) }
+            }
+        } catch {
+            respond(id, error)
+        }
+    }
+
+    /// Runs `run` once this master has confirmed it leads (ReadIndex, thesis §6.4) and applied
+    /// everything committed when it asked.
+    func afterReadIndex(_ id: RequestID, _ run: @escaping () -> Void) {
         let context = nextReadContext
         nextReadContext += 1
         do throws(RaftNode.ReadIndexError) {
             try host.readIndex(context: context)
-            waitingReads[context] = PendingRead(request: id, serve: serve)
+            waitingReads[context] = PendingRead(request: id, run: run)
         } catch {
             switch error {
             case .notLeader: respond(id, unavailable("leadership is moving; retry"))
@@ -67,8 +94,7 @@ extension MasterCore {
     }
 
     func serveRead(_ state: ReadState) {
-        guard let read = waitingReads.removeValue(forKey: state.context) else { return }
-        do { respond(read.request, try read.serve()) } catch { respond(read.request, error) }
+        waitingReads.removeValue(forKey: state.context)?.run()
     }
 
     func failReads(_ message: String) {

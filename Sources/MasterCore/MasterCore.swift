@@ -68,10 +68,10 @@ public final class MasterCore {
         let completion: (KVStore.Applied) -> Void
     }
 
-    /// A linearizable read waiting for its ReadIndex.
+    /// Work waiting for its ReadIndex: a linearizable read, or a write to check again.
     struct PendingRead {
         let request: RequestID
-        let serve: () throws(APIError) -> HTTPResponse
+        let run: () -> Void
     }
 
     let options: Options
