@@ -24,6 +24,7 @@ public enum Admission {
     /// YAML) with 415. Anything else is read as JSON: a missing Content-Type (the Python client)
     /// or curl's default form type (`curl -d`).
     public static func checkContentType(_ contentType: String?) throws(APIError) {
+        guard let contentType, contentType != "application/json" else { return }  // the common case, at once
         let media = mediaType(contentType)
         guard !["protobuf", "cbor", "yaml"].contains(where: { media.contains($0) }) else {
             throw APIError(code: 415, reason: "UnsupportedMediaType",

@@ -2,7 +2,11 @@
 public struct HTTPRequest: Equatable, Sendable {
     public var method: String
     /// The request target as sent: path and optional query.
-    public var target: String
+    public var target: String {
+        didSet { query = Self.parseQuery(target) }
+    }
+    /// Query parameters, percent-decoded ('+' is a space), in order (parsed once, from `target`).
+    public private(set) var query: [(name: String, value: String)]
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
     /// Whether the connection stays open after the response (HTTP/1.1 default).
@@ -11,6 +15,7 @@ public struct HTTPRequest: Equatable, Sendable {
     public init(method: String, target: String, headers: [(name: String, value: String)] = [], body: [UInt8] = [], keepAlive: Bool = true) {
         self.method = method
         self.target = target
+        self.query = Self.parseQuery(target)
         self.headers = headers
         self.body = body
         self.keepAlive = keepAlive
@@ -33,8 +38,7 @@ public struct HTTPRequest: Equatable, Sendable {
         return HTTPRequest.percentDecode(raw)
     }
 
-    /// Query parameters, percent-decoded ('+' is a space), in order.
-    public var query: [(name: String, value: String)] {
+    static func parseQuery(_ target: String) -> [(name: String, value: String)] {
         let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         guard parts.count == 2 else { return [] }
         return parts[1].split(separator: "&").map { pair in
