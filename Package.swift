@@ -14,7 +14,7 @@ let package = Package(
     targets: [
         .target(name: "Raft", path: "Sources/Raft"),
         .target(name: "Store", dependencies: ["Raft"], path: "Sources/Store"),
-        .target(name: "Master", dependencies: ["Raft", "Store"], path: "Sources/Master"),
+        .target(name: "Master", dependencies: ["Store"], path: "Sources/Master"),
         .target(name: "Host", dependencies: ["Raft", "Store"], path: "Sources/Host"),
         .target(name: "MasterCore", dependencies: ["Host", "Master", "Raft", "Store"], path: "Sources/MasterCore"),
         .target(name: "CSystem", path: "Sources/CSystem"),

@@ -58,6 +58,7 @@ enum SimEvent {
     case resume(node: Int, incarnation: Int)
     case heal
     case livenessCheck
+    case quietCheck
 
     var tag: UInt64 {
         switch self {
@@ -77,6 +78,7 @@ enum SimEvent {
         case .resume: 14
         case .heal: 15
         case .livenessCheck: 16
+        case .quietCheck: 21
         case .crashNode: 17
         case .snapshotWritten: 18
         case .forwarded: 19

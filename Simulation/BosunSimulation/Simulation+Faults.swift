@@ -102,6 +102,23 @@ extension Simulation {
             }
             return
         }
+        // Converged: now a stretch of fault-free running in which nothing may disturb the leader.
+        convergedTerms = nodes.indices.filter { core[$0] }.map { nodes[$0].raft.term }
+        schedule(after: quietStretchNs, .quietCheck)
+    }
+
+    /// Quiet stability: after convergence, `quietStretchNs` of fault-free running (many election
+    /// timeouts) passes with no term change anywhere in the core and the cluster still converged.
+    /// A needless election here is an availability bug (a timer that misfires, a node that
+    /// disrupts a healthy leader) that the safety oracles never see.
+    func checkQuiet() {
+        let terms = nodes.indices.filter { core[$0] }.map { nodes[$0].raft.term }
+        if terms != convergedTerms {
+            return fail(Violation(invariant: "quiet stability", detail: "terms went from \(convergedTerms) to \(terms) in \(quietStretchNs / 1_000_000) ms without faults"))
+        }
+        if let reason = unconverged() {
+            return fail(Violation(invariant: "quiet stability", detail: "no longer converged without faults: \(reason)"))
+        }
         finished = true
     }
 

@@ -89,6 +89,9 @@ public final class Simulation {
     var inLivenessPhase = false
     var core: [Bool]
     var livenessDeadlineNs: UInt64 = 0
+    /// How long the converged cluster must then run without a term change.
+    let quietStretchNs: UInt64 = 2_000_000_000
+    var convergedTerms: [Term] = []
     var finished = false
     var violation: Violation?
     /// Set with `violation`; cheap to test on every event.
@@ -257,6 +260,8 @@ public final class Simulation {
             startLivenessPhase()
         case .livenessCheck:
             checkLiveness()
+        case .quietCheck:
+            checkQuiet()
         }
     }
 
@@ -306,6 +311,7 @@ public final class Simulation {
         case .resume(let i, _): return "resume n\(i + 1)"
         case .heal: return "heal: liveness phase"
         case .livenessCheck: return "liveness check"
+        case .quietCheck: return "quiet check"
         }
     }
 }

@@ -64,8 +64,4 @@ public struct APIError: Error, Equatable, Sendable {
     }
 
     public static func gone(_ message: String) -> APIError { APIError(code: 410, reason: "Expired", message: message) }
-
-    public static func unsupportedMediaType(_ contentType: String) -> APIError {
-        APIError(code: 415, reason: "UnsupportedMediaType", message: "the body of the request was in an unknown format: \(contentType)")
-    }
 }

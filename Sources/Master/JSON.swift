@@ -58,11 +58,6 @@ public enum JSON: Equatable, Sendable {
         return nil
     }
 
-    public var boolValue: Bool? {
-        if case .bool(let b) = self { return b }
-        return nil
-    }
-
     public var objectValue: [String: JSON]? {
         if case .object(let o) = self { return o }
         return nil

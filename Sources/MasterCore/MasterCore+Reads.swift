@@ -51,6 +51,7 @@ extension MasterCore {
             do throws(APIError) { respond(id, try serve()) } catch { respond(id, error) }
         }
         if request.queryValue("resourceVersion") == "0" { return run() }
+        if host.node.role != .leader && host.node.config.plantedBugs.contains(.followerLocalRead) { return run() }
         guard requireLeader(id, request) else { return }
         afterReadIndex(id, run)
     }

@@ -28,7 +28,9 @@ public struct RaftConfig: Sendable {
     public init() {}
 }
 
-/// Known-wrong behaviours the simulator must catch. Never enable them outside a simulation.
+/// Known-wrong behaviours the simulator must catch. Never enable them outside a simulation. The
+/// layers above the Raft core (the master core) read theirs from the node's configuration too, so
+/// one list names every planted bug.
 public struct PlantedBugs: OptionSet, Sendable, Hashable {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
@@ -43,8 +45,15 @@ public struct PlantedBugs: OptionSet, Sendable, Hashable {
     public static let acceptStaleAppend = PlantedBugs(rawValue: 1 << 3)
     /// Truncate the log after an AppendEntries even when nothing conflicts (Figure 2, receiver rule 3).
     public static let truncateOnStaleAppend = PlantedBugs(rawValue: 1 << 4)
-    /// Recovery accepts a record whose checksum does not match (a torn write). Used by the driver.
+    /// Recovery accepts a record whose checksum does not match (a torn write). Honoured by the
+    /// simulated disk's recovery.
     public static let acceptTornRecord = PlantedBugs(rawValue: 1 << 5)
+    /// The master core serves a linearizable read on a follower from its own applied state,
+    /// without forwarding it to the leader for ReadIndex (violates linearizability).
+    public static let followerLocalRead = PlantedBugs(rawValue: 1 << 6)
+    /// A follower's election timer ignores heartbeats (only appends reset it): an availability bug
+    /// that no safety property sees, only quiet stability.
+    public static let heartbeatKeepsTimerRunning = PlantedBugs(rawValue: 1 << 7)
 
     /// Every planted bug with its command-line name, in a fixed order.
     public static let named: [(name: String, bug: PlantedBugs, summary: String)] = [
@@ -54,5 +63,7 @@ public struct PlantedBugs: OptionSet, Sendable, Hashable {
         ("accept-stale-append", .acceptStaleAppend, "accept AppendEntries from a stale term"),
         ("truncate-on-stale-append", .truncateOnStaleAppend, "a follower truncates its log on a stale heartbeat/append"),
         ("accept-torn-record", .acceptTornRecord, "recovery accepts a torn (checksum-failing) record"),
+        ("follower-local-read", .followerLocalRead, "a follower serves a linearizable read from its own state"),
+        ("heartbeat-keeps-timer-running", .heartbeatKeepsTimerRunning, "a follower's election timer ignores heartbeats"),
     ]
 }

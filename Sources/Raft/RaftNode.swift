@@ -418,7 +418,7 @@ public struct RaftNode: Sendable {
             leader = m.from
             handleAppend(m, replyTerm: term)
         case .heartbeat(let commit, let readID):
-            electionElapsed = 0
+            if !config.plantedBugs.contains(.heartbeatKeepsTimerRunning) { electionElapsed = 0 }
             leader = m.from
             log.commit(to: min(commit, log.lastIndex))
             send(to: m.from, .heartbeatResponse(readID: readID))

@@ -1,11 +1,11 @@
-// What Glibc's Swift module does not export: epoll, eventfd, timerfd and accept4.
+// What Glibc's Swift module does not export: epoll, eventfd and accept4.
 #ifndef BOSUN_CSYSTEM_H
 #define BOSUN_CSYSTEM_H
 
 
 #include <sys/epoll.h>
+#include <stddef.h>
 #include <sys/eventfd.h>
-#include <sys/timerfd.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
