@@ -45,10 +45,12 @@ struct BosunSim {
         let start = wallNs()
         let reports = Mutex<[UInt64: SeedReport]>([:])
         let next = Atomic<Int>(0)
-        DispatchQueue.concurrentPerform(iterations: command.jobs) { _ in
+        CrashReport.install(replay: command.replayCommand(seed: 0), jobs: command.jobs)
+        DispatchQueue.concurrentPerform(iterations: command.jobs) { job in
             while true {
                 let k = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 guard k < seeds.count else { return }
+                CrashReport.running(seeds[k], job: job)
                 let report = Simulation(command.options(seed: seeds[k])).run()
                 reports.withLock { $0[seeds[k]] = report }
             }
@@ -91,5 +93,56 @@ struct BosunSim {
     static func printError(_ text: String) {
         let bytes = Array((text + "\n").utf8)
         _ = bytes.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count) }
+    }
+}
+
+/// Names the seed that crashed the process. A trap inside one seed (a failed precondition, an
+/// overflow) ends the whole batch; without this the batch would die without saying which seed
+/// to replay. Each job records the seed it runs; a handler for the crash signals prints them with
+/// only async-signal-safe calls, then exits with status 70.
+enum CrashReport {
+    /// One slot per job: the seed it runs, plus one (0: idle). Written by the jobs, read by the
+    /// handler; a torn read at the instant of a crash only garbles the report.
+    nonisolated(unsafe) static var slots = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+    nonisolated(unsafe) static var slotCount = 0
+    /// The replay command up to the seed, and after it.
+    nonisolated(unsafe) static var replayHead: [UInt8] = []
+    nonisolated(unsafe) static var replayTail: [UInt8] = []
+
+    static func install(replay: String, jobs: Int) {
+        slots = UnsafeMutablePointer<UInt64>.allocate(capacity: jobs)
+        slots.initialize(repeating: 0, count: jobs)
+        slotCount = jobs
+        // `replay` is the command for seed 0: split it around that seed.
+        let head = "swift run -c release bosun-sim --seed "
+        precondition(replay.hasPrefix(head + "0"), "the replay command's form changed")
+        replayHead = Array(head.utf8)
+        replayTail = Array(replay.utf8.dropFirst(head.utf8.count + 1)) + [10]
+        for signal in [SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGFPE, SIGABRT] {
+            Glibc.signal(signal) { _ in CrashReport.report() }
+        }
+    }
+
+    static func running(_ seed: UInt64, job: Int) {
+        slots[job] = seed + 1
+    }
+
+    static func report() {
+        let head = Array("bosun-sim: the process crashed; seeds being run, each replayed with:\n".utf8)
+        _ = head.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count) }
+        for job in 0..<slotCount where slots[job] != 0 {
+            var digits = [UInt8](repeating: 0, count: 20)
+            var value = slots[job] - 1
+            var count = 0
+            repeat {
+                digits[19 - count] = UInt8(48 + value % 10)
+                value /= 10
+                count += 1
+            } while value > 0
+            _ = replayHead.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count) }
+            _ = digits.withUnsafeBufferPointer { write(2, $0.baseAddress! + 20 - count, count) }
+            _ = replayTail.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count) }
+        }
+        _exit(70)
     }
 }
