@@ -37,6 +37,7 @@ struct FaultPlan: CustomStringConvertible {
     var raft: RaftConfig
     var snapshotEveryEntries: UInt64 = 100
     var clients = 3
+    var watchers = 1
     var keys = 3
     var thinkTimeMeanNs: UInt64 = 20_000_000
 
@@ -53,6 +54,7 @@ struct FaultPlan: CustomStringConvertible {
         snapshotEveryEntries = rng.uniform(20...300)
         clients = Int(rng.uniform(2...8))
         keys = Int(rng.uniform(2...6))
+        watchers = Int(rng.uniform(1...2))
         thinkTimeMeanNs = rng.uniform(1...40) * 1_000_000
 
         if rng.chance(0.6) { lossRate = rng.uniform(0.0...0.15) }

@@ -66,7 +66,7 @@ extension Simulation {
         clients[c].attempt += 1
         let attempt = clients[c].attempt
         if !networkRng.chance(lossRate) {
-            schedule(after: networkDelay(), .request(node: clients[c].target, client: c, attempt: attempt, Self.request(for: operation)))
+            schedule(after: networkDelay(), .request(node: clients[c].target, .client(c), attempt: attempt, Self.request(for: operation)))
         }
         schedule(after: clientTimeoutNs, .clientTimeout(client: c, attempt: attempt))
     }

@@ -88,35 +88,40 @@ struct SimDisk {
         var description: String { "log record \(record): \(reason)" }
     }
 
-    /// Reads the disk back after a restart. A bad last record is a torn write and is cut off; a bad
-    /// record followed by more is corruption and stops recovery with an error.
-    /// `acceptTorn` is the planted bug: a record that fails its checksum is used if it decodes.
+    /// Reads the disk back after a restart by the rule the write-ahead log uses
+    /// (`WALRecord.readLog`): a bad last record is a torn write and is cut off; a bad record
+    /// followed by more is corruption and stops recovery with an error. `acceptTorn` is the
+    /// planted bug: a record that fails its checksum is used if it decodes.
     mutating func recover(acceptTorn: Bool) throws(CorruptionError) -> PersistentState {
-        var state = PersistentState(snapshot: snapshot)
-        for (number, frame) in frames.enumerated() {
-            let isLast = number == frames.count - 1
-            let intact = WALRecord.intactPayload(in: frame, at: 0).flatMap { $0.count + WALRecord.headerBytes == frame.count ? $0 : nil }
-            var record: WALRecord?
-            if let payload = intact {
-                do {
-                    record = try WALRecord(payload: payload)
-                } catch {
-                    throw CorruptionError(record: number, reason: "checksum matches but \(error)")
-                }
-            } else if !isLast {
-                throw CorruptionError(record: number, reason: "checksum mismatch before the end of the log")
-            } else if acceptTorn {
-                record = try? WALRecord(payload: Array(frame.dropFirst(WALRecord.headerBytes)))
-            }
-            guard let record else {
-                frames.removeLast()  // Cut the torn tail.
-                syncedCount = frames.count
-                break
-            }
-            WALRecord.replay(record, into: &state)
+        let bytes = frames.flatMap { $0 }
+        let log: (records: [WALRecord], validBytes: Int)
+        do { log = try WALRecord.readLog(bytes, isLast: true, acceptTorn: acceptTorn) } catch {
+            throw CorruptionError(record: frameNumber(at: error.offset), reason: error.reason)
         }
+        // Cut the torn tail: keep the frames that end within the valid bytes (a write torn to
+        // nothing leaves an empty frame, which is no record either).
+        var end = 0
+        var kept = 0
+        while kept < frames.count, !frames[kept].isEmpty, end + frames[kept].count <= log.validBytes {
+            end += frames[kept].count
+            kept += 1
+        }
+        frames.removeLast(frames.count - kept)
+        syncedCount = min(syncedCount, frames.count)
+        var state = PersistentState(snapshot: snapshot)
+        for record in log.records { WALRecord.replay(record, into: &state) }
         let snapshotIndex = snapshot?.metadata.index ?? 0
         state.entries.removeAll { $0.index <= snapshotIndex }
         return state
+    }
+
+    /// Which frame holds the byte at `offset` of the log.
+    func frameNumber(at offset: Int) -> Int {
+        var end = 0
+        for (number, frame) in frames.enumerated() {
+            end += frame.count
+            if offset < end { return number }
+        }
+        return frames.count
     }
 }

@@ -23,15 +23,30 @@ struct SimNode {
     var routes: [MasterCore.RequestID: Route] = [:]
     var nextRequestID: MasterCore.RequestID = 1
 
-    /// Who asked: a client, or a follower that forwarded a client's request.
+    /// Where an answer goes: to whoever asked, through the follower that forwarded the request, or
+    /// as a watch stream to a watcher.
     enum Route {
-        case client(Int, attempt: UInt64)
-        case forwarded(from: Int, incarnation: Int, client: Int, attempt: UInt64)
+        case direct(Asker, attempt: UInt64)
+        case forwarded(from: Int, incarnation: Int, Asker, attempt: UInt64)
+        case stream(watcher: Int, attempt: UInt64)
     }
 
     var raft: RaftNode { core.host.node }
     var store: KVStore { core.store }
     var id: NodeID { raft.id }
+}
+
+/// Who sends requests: a client (reads and writes) or a watcher (lists and watches).
+enum Asker: Equatable, CustomStringConvertible {
+    case client(Int)
+    case watcher(Int)
+
+    var description: String {
+        switch self {
+        case .client(let c): "client \(c)"
+        case .watcher(let w): "watcher \(w)"
+        }
+    }
 }
 
 /// Everything that can happen in the simulated world.
@@ -40,12 +55,18 @@ enum SimEvent {
     case deliver(Message)
     case persisted(node: Int, incarnation: Int, token: UInt64)
     case snapshotWritten(node: Int, incarnation: Int, SnapshotMetadata, [UInt8])
-    case request(node: Int, client: Int, attempt: UInt64, HTTPRequest)
-    /// A follower's forward of a client's request reaches the leader.
-    case forwarded(node: Int, from: Int, incarnation: Int, client: Int, attempt: UInt64, HTTPRequest)
-    /// The leader's answer to a forward reaches the follower, which relays it to the client.
-    case relay(node: Int, incarnation: Int, client: Int, attempt: UInt64, HTTPResponse)
-    case reply(client: Int, attempt: UInt64, HTTPResponse)
+    case request(node: Int, Asker, attempt: UInt64, HTTPRequest)
+    /// A follower's forward of a request reaches the leader.
+    case forwarded(node: Int, from: Int, incarnation: Int, Asker, attempt: UInt64, HTTPRequest)
+    /// The leader's answer to a forward reaches the follower, which relays it.
+    case relay(node: Int, incarnation: Int, Asker, attempt: UInt64, HTTPResponse)
+    case reply(Asker, attempt: UInt64, HTTPResponse)
+    /// A watch stream delivers one chunk (empty: the stream has started), or ends (the master
+    /// ended it, or the connection broke).
+    case watchChunk(watcher: Int, attempt: UInt64, [UInt8])
+    case watchEnded(watcher: Int, attempt: UInt64)
+    case watcherStart(watcher: Int)
+    case watcherTimeout(watcher: Int, attempt: UInt64)
     case clientTimeout(client: Int, attempt: UInt64)
     case clientSend(client: Int, attempt: UInt64)
     case clientStart(client: Int)
@@ -83,6 +104,10 @@ enum SimEvent {
         case .snapshotWritten: 18
         case .forwarded: 19
         case .relay: 20
+        case .watchChunk: 22
+        case .watchEnded: 23
+        case .watcherStart: 24
+        case .watcherTimeout: 25
         }
     }
 }

@@ -151,6 +151,7 @@ extension Simulation {
             return Violation(invariant: "replica convergence", detail: "n\(i + 1) and n\(members[0] + 1) applied the same log to different states")
         }
         if let v = CommittedWritesChecker.check(history, committed: oracle.committed) { return v }
+        if let v = WatchChecker.check(watchers, committed: oracle.committed) { return v }
         if options.searchCheck {
             switch SearchChecker.check(history) {
             case .linearizable: break

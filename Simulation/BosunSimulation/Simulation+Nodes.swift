@@ -30,9 +30,7 @@ extension Simulation {
             case .raft(let raft): io = raft
             case .respond(let id, let response): answer(i, id, response); continue
             case .forward(let id, let request, let api): forward(i, id, request, api: api); continue
-            case .startStream(let id, _), .streamChunk(let id, _), .endStream(let id):
-                nodes[i].routes[id] = nil  // The simulated clients do not watch yet.
-                continue
+            case .startStream, .streamChunk, .endStream: stream(i, output); continue
             }
             switch io {
             case .send(let messages):
@@ -151,26 +149,55 @@ extension Simulation {
         drive(i)
     }
 
-    /// The core answered a request: back to the client, or to the follower that forwarded it.
+    /// The core answered a request: back to whoever asked, or to the follower that forwarded it.
     func answer(_ i: Int, _ id: MasterCore.RequestID, _ response: HTTPResponse) {
         guard let route = nodes[i].routes.removeValue(forKey: id), !networkRng.chance(lossRate) else { return }
         switch route {
-        case .client(let c, let attempt):
-            schedule(after: networkDelay(), .reply(client: c, attempt: attempt, response))
-        case .forwarded(let from, let incarnation, let c, let attempt):
-            schedule(after: networkDelay(), .relay(node: from, incarnation: incarnation, client: c, attempt: attempt, response))
+        case .direct(let asker, let attempt):
+            schedule(after: networkDelay(), .reply(asker, attempt: attempt, response))
+        case .forwarded(let from, let incarnation, let asker, let attempt):
+            schedule(after: networkDelay(), .relay(node: from, incarnation: incarnation, asker, attempt: attempt, response))
+        case .stream:
+            break
         }
     }
 
     /// A follower forwards a request to the leader, as `HTTPForwarder` does (once: marked).
     func forward(_ i: Int, _ id: MasterCore.RequestID, _ request: HTTPRequest, api: String) {
-        guard case .client(let c, let attempt)? = nodes[i].routes.removeValue(forKey: id),
+        guard case .direct(let asker, let attempt)? = nodes[i].routes.removeValue(forKey: id),
             let leader = Int(api.dropFirst()).map({ $0 - 1 }), nodes.indices.contains(leader)
         else { return }
         var forwarded = request
         forwarded.headers.append(("X-Bosun-Forwarded", "n\(i + 1)"))
         guard !blocked[i][leader], !networkRng.chance(lossRate) else { return }
-        schedule(after: networkDelay(), .forwarded(node: leader, from: i, incarnation: nodes[i].incarnation, client: c, attempt: attempt, forwarded))
+        schedule(after: networkDelay(), .forwarded(node: leader, from: i, incarnation: nodes[i].incarnation, asker, attempt: attempt, forwarded))
+    }
+
+    /// The core streams a watch: chunks reach the watcher in order (one TCP connection).
+    func stream(_ i: Int, _ output: MasterCore.Output) {
+        switch output {
+        case .startStream(let id, _):
+            guard case .direct(.watcher(let w), let attempt)? = nodes[i].routes[id] else {
+                nodes[i].routes[id] = nil
+                return
+            }
+            nodes[i].routes[id] = .stream(watcher: w, attempt: attempt)
+            deliverInOrder(w, .watchChunk(watcher: w, attempt: attempt, []))
+        case .streamChunk(let id, let bytes):
+            guard case .stream(let w, let attempt)? = nodes[i].routes[id] else { return }
+            deliverInOrder(w, .watchChunk(watcher: w, attempt: attempt, bytes))
+        case .endStream(let id):
+            guard case .stream(let w, let attempt)? = nodes[i].routes.removeValue(forKey: id) else { return }
+            deliverInOrder(w, .watchEnded(watcher: w, attempt: attempt))
+        default:
+            preconditionFailure("not a stream output")
+        }
+    }
+
+    func deliverInOrder(_ w: Int, _ event: SimEvent) {
+        let at = max(watchers[w].deliveredUpToNs, nowNs + networkDelay())
+        watchers[w].deliveredUpToNs = at
+        queue.schedule(at: at, event)
     }
 
     // MARK: Network
@@ -207,6 +234,12 @@ extension Simulation {
         nodes[i].incarnation += 1
         nodes[i].tickEpoch += 1
         nodes[i].inbox = []
+        for id in nodes[i].routes.keys.sorted() {
+            // The watchers' connections break; they notice after a moment.
+            if case .stream(let w, let attempt) = nodes[i].routes[id]! {
+                deliverInOrder(w, .watchEnded(watcher: w, attempt: attempt))
+            }
+        }
         nodes[i].routes = [:]
         nodes[i].disk.crash(using: &diskRng, tearProbability: plan.tearProbability)
         if !inLivenessPhase {

@@ -58,6 +58,10 @@ public struct SeedReport: Sendable {
         public var tornTails = 0
         /// Keys whose search-based check gave up within its budget.
         public var searchUndecided = 0
+        /// Watch events the watchers read, watches they resumed from a version, lists after 410.
+        public var watchEvents = 0
+        public var watchResumes = 0
+        public var watchRelists = 0
     }
 }
 
@@ -76,6 +80,7 @@ public final class Simulation {
     var lastSoftState: [SoftState]
     var lastApplied: [LogIndex]
     var clients: [SimClient] = []
+    var watchers: [SimWatcher] = []
     var history: [CompletedOperation] = []
     var oracle: Oracle
     var networkRng: SplitMix64
@@ -131,6 +136,9 @@ public final class Simulation {
         for c in 0..<plan.clients {
             clients.append(SimClient(target: c % options.nodes))
         }
+        for w in 0..<plan.watchers {
+            watchers.append(SimWatcher(target: (w + 1) % options.nodes))
+        }
     }
 
     var configuration: Configuration { Configuration(voters: (1...options.nodes).map { NodeID(UInt64($0)) }) }
@@ -150,6 +158,9 @@ public final class Simulation {
         }
         for c in clients.indices {
             schedule(after: workloadRng.uniform(0...100_000_000), .clientStart(client: c))
+        }
+        for w in watchers.indices {
+            schedule(after: workloadRng.uniform(0...500_000_000), .watcherStart(watcher: w))
         }
         if let interval = plan.partitionIntervalNs { schedule(after: faultRng.exponential(meanNs: interval), .partitionStart) }
         if let interval = plan.crashIntervalNs { schedule(after: faultRng.exponential(meanNs: interval), .crash) }
@@ -212,21 +223,31 @@ public final class Simulation {
             guard nodes[i].up, nodes[i].incarnation == incarnation else { return }
             if nodes[i].paused { nodes[i].inbox.append(event); return }
             execute(i, nodes[i].core.snapshotWritten(metadata, data: data))
-        case .request(let i, let client, let attempt, let request):
+        case .request(let i, let asker, let attempt, let request):
             guard nodes[i].up else { return }
             if nodes[i].paused { nodes[i].inbox.append(event); return }
-            receive(i, request, route: .client(client, attempt: attempt))
-        case .forwarded(let i, let from, let incarnation, let client, let attempt, let request):
+            receive(i, request, route: .direct(asker, attempt: attempt))
+        case .forwarded(let i, let from, let incarnation, let asker, let attempt, let request):
             guard nodes[i].up, !blocked[from][i] else { return }
             if nodes[i].paused { nodes[i].inbox.append(event); return }
-            receive(i, request, route: .forwarded(from: from, incarnation: incarnation, client: client, attempt: attempt))
-        case .relay(let i, let incarnation, let client, let attempt, let response):
+            receive(i, request, route: .forwarded(from: from, incarnation: incarnation, asker, attempt: attempt))
+        case .relay(let i, let incarnation, let asker, let attempt, let response):
             guard nodes[i].up, nodes[i].incarnation == incarnation else { return }
             if nodes[i].paused { nodes[i].inbox.append(event); return }
             guard !networkRng.chance(lossRate) else { return }
-            schedule(after: networkDelay(), .reply(client: client, attempt: attempt, response))
-        case .reply(let c, let attempt, let response):
+            schedule(after: networkDelay(), .reply(asker, attempt: attempt, response))
+        case .reply(.client(let c), let attempt, let response):
             clientReceived(c, attempt: attempt, response)
+        case .reply(.watcher(let w), let attempt, let response):
+            watcherReceived(w, attempt: attempt, response)
+        case .watchChunk(let w, let attempt, let bytes):
+            watchChunk(w, attempt: attempt, bytes)
+        case .watchEnded(let w, let attempt):
+            watchEnded(w, attempt: attempt)
+        case .watcherStart(let w):
+            list(w)
+        case .watcherTimeout(let w, let attempt):
+            watcherTimedOut(w, attempt: attempt)
         case .clientTimeout(let c, let attempt):
             guard clients[c].attempt == attempt, clients[c].operation != nil else { return }
             clientTimedOut(c)
@@ -295,10 +316,14 @@ public final class Simulation {
         case .deliver(let m): return "deliver \(m)"
         case .persisted(let i, _, _): return "fsync done n\(i + 1)"
         case .snapshotWritten(let i, _, let metadata, _): return "snapshot \(metadata.index) written n\(i + 1)"
-        case .request(let i, let c, _, let r): return "client \(c) -> n\(i + 1): \(r.method) \(r.target)"
-        case .forwarded(let i, let from, _, let c, _, let r): return "n\(from + 1) forwards client \(c)'s \(r.method) \(r.target) to n\(i + 1)"
-        case .relay(let i, _, let c, _, let r): return "n\(i + 1) relays \(r.status) to client \(c)"
-        case .reply(let c, _, let r): return "reply to client \(c): \(r.status) \(String(decoding: r.body.prefix(120), as: UTF8.self))"
+        case .request(let i, let a, _, let r): return "\(a) -> n\(i + 1): \(r.method) \(r.target)"
+        case .forwarded(let i, let from, _, let a, _, let r): return "n\(from + 1) forwards \(a)'s \(r.method) \(r.target) to n\(i + 1)"
+        case .relay(let i, _, let a, _, let r): return "n\(i + 1) relays \(r.status) to \(a)"
+        case .reply(let a, _, let r): return "reply to \(a): \(r.status) \(String(decoding: r.body.prefix(120), as: UTF8.self))"
+        case .watchChunk(let w, _, let bytes): return "watcher \(w) reads \(bytes.isEmpty ? "the stream's start" : String(decoding: bytes.prefix(100), as: UTF8.self))"
+        case .watchEnded(let w, _): return "watcher \(w)'s stream ends"
+        case .watcherStart(let w): return "watcher \(w) lists"
+        case .watcherTimeout(let w, _): return "watcher \(w) timeout"
         case .clientTimeout(let c, _): return "client \(c) timeout"
         case .clientSend(let c, _): return "client \(c) retry"
         case .clientStart(let c): return "client \(c) next operation"

@@ -123,6 +123,7 @@ extension SeedReport {
         let s = stats
         return "seed \(seed): \(passed ? "ok" : "FAILED") sim=\(Simulation.formatTime(simulatedNs)) events=\(events) "
             + "elections=\(s.elections) committed=\(s.committedEntries) ops=\(s.clientOperations) crashes=\(s.crashes) "
-            + "partitions=\(s.partitions) pauses=\(s.pauses) snapshots=\(s.snapshotsInstalled) torn=\(s.tornTails)"
+            + "partitions=\(s.partitions) pauses=\(s.pauses) snapshots=\(s.snapshotsInstalled) torn=\(s.tornTails) "
+            + "watch-events=\(s.watchEvents) watch-resumes=\(s.watchResumes) relists=\(s.watchRelists)"
     }
 }

@@ -45,7 +45,7 @@ extension MasterCore {
                 throw .gone("too old resource version: \(version) (\(history.firstIndex))")
             }
             replay = events
-            after = version
+            after = host.node.config.plantedBugs.contains(.watchResumesPastNext) ? version + 1 : version
         }
         outbox.append(.startStream(id, HTTPResponse(status: 200, headers: [("Content-Type", "application/json")])))
         let watcher = Watcher(

@@ -54,6 +54,8 @@ public struct PlantedBugs: OptionSet, Sendable, Hashable {
     /// A follower's election timer ignores heartbeats (only appends reset it): an availability bug
     /// that no safety property sees, only quiet stability.
     public static let heartbeatKeepsTimerRunning = PlantedBugs(rawValue: 1 << 7)
+    /// The master core resumes a watch from resourceVersion RV after RV+1, skipping one change.
+    public static let watchResumesPastNext = PlantedBugs(rawValue: 1 << 8)
 
     /// Every planted bug with its command-line name, in a fixed order.
     public static let named: [(name: String, bug: PlantedBugs, summary: String)] = [
@@ -65,5 +67,6 @@ public struct PlantedBugs: OptionSet, Sendable, Hashable {
         ("accept-torn-record", .acceptTornRecord, "recovery accepts a torn (checksum-failing) record"),
         ("follower-local-read", .followerLocalRead, "a follower serves a linearizable read from its own state"),
         ("heartbeat-keeps-timer-running", .heartbeatKeepsTimerRunning, "a follower's election timer ignores heartbeats"),
+        ("watch-resumes-past-next", .watchResumesPastNext, "a watch resumed from RV starts after RV+1"),
     ]
 }

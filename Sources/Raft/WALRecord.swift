@@ -42,13 +42,59 @@ public enum WALRecord: Equatable, Sendable {
 
     /// The payload of the frame at `offset` if the frame is complete and its checksum matches.
     public static func intactPayload(in bytes: [UInt8], at offset: Int) -> [UInt8]? {
-        guard bytes.count - offset >= headerBytes else { return nil }
-        var header = BinaryReader(Array(bytes[offset..<offset + headerBytes]))
-        guard let length = try? header.readUInt32(), let stored = try? header.readUInt32(),
-            Int(length) <= maxPayloadBytes, bytes.count - offset - headerBytes >= Int(length)
-        else { return nil }
-        let payload = Array(bytes[offset + headerBytes..<offset + headerBytes + Int(length)])
-        return checksum(payload) == stored ? payload : nil
+        intactRange(in: bytes, at: offset).map { Array(bytes[$0]) }
+    }
+
+    /// Where the payload of the frame at `offset` lies, if the frame is complete and its checksum
+    /// matches (nothing is copied: recovery calls this at every offset of a torn tail).
+    static func intactRange(in bytes: [UInt8], at offset: Int) -> Range<Int>? {
+        guard offset >= 0, bytes.count - offset >= headerBytes else { return nil }
+        func word(_ at: Int) -> UInt32 {
+            UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
+        }
+        let length = Int(word(offset))
+        guard length <= maxPayloadBytes, bytes.count - offset - headerBytes >= length else { return nil }
+        let range = offset + headerBytes..<offset + headerBytes + length
+        return checksum(bytes[range]) == word(offset + 4) ? range : nil
+    }
+
+    /// Why a log could not be read: a bad record with intact records after it (or in a segment
+    /// that is not the last), or a record whose checksum matches but which does not decode.
+    public struct LogCorruption: Error, Equatable, Sendable {
+        public var offset: Int
+        public var reason: String
+    }
+
+    /// What a log file means — the one rule the write-ahead log and the simulator's disk share.
+    /// Intact records are read in order; a bad record with nothing intact after it in the last
+    /// segment is a torn write, and the log ends before it (`validBytes`); a bad record anywhere
+    /// else is corruption. `acceptTorn` is the planted bug that uses a torn record if it decodes.
+    /// The search for an intact record after a bad one tries each later offset without copying:
+    /// bounded by the segment's size (a header read per offset, a checksum only where a length fits).
+    public static func readLog(_ bytes: [UInt8], isLast: Bool, acceptTorn: Bool = false) throws(LogCorruption) -> (records: [WALRecord], validBytes: Int) {
+        var records: [WALRecord] = []
+        var offset = 0
+        while offset < bytes.count {
+            if let range = intactRange(in: bytes, at: offset) {
+                do {
+                    records.append(try WALRecord(payload: Array(bytes[range])))
+                } catch {
+                    throw LogCorruption(offset: range.lowerBound + error.offset, reason: "checksum matches but \(error.reason)")
+                }
+                offset = range.upperBound
+                continue
+            }
+            let laterRecord = (offset + 1..<bytes.count).contains { intactRange(in: bytes, at: $0) != nil }
+            guard isLast && !laterRecord else {
+                throw LogCorruption(offset: offset, reason: "record fails its checksum and intact records follow")
+            }
+            if acceptTorn, bytes.count - offset > headerBytes, let record = try? WALRecord(payload: Array(bytes[(offset + headerBytes)...])) {
+                records.append(record)
+                return (records, bytes.count)
+            }
+            return (records, offset)
+        }
+        return (records, offset)
     }
 
     /// Decodes a payload whose checksum has been verified.

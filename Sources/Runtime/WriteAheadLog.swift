@@ -216,35 +216,28 @@ public final class WriteAheadLog {
         }
     }
 
-    /// Replays one segment; returns the highest entry index in it. A bad record is a torn tail only
-    /// at the end of the last segment with no intact record anywhere after it; the tail is cut.
+    /// Replays one segment by the shared rule (`WALRecord.readLog`); returns the highest entry
+    /// index in it. A torn tail of the last segment is cut off the file.
     private func replaySegment(_ path: String, isLast: Bool, into state: inout PersistentState) throws(Failure) -> LogIndex {
         let bytes = try io { () throws(IOFailure) in try FileIO.readAll(path) }
-        var offset = 0
+        let log: (records: [WALRecord], validBytes: Int)
+        do { log = try WALRecord.readLog(bytes, isLast: isLast) } catch {
+            throw .corrupt(file: path, offset: error.offset, reason: error.reason)
+        }
+        if log.validBytes < bytes.count {
+            try io { () throws(IOFailure) in
+                let fd = try FileIO.open(path, O_WRONLY)
+                defer { Glibc.close(fd) }
+                try FileIO.truncate(fd, to: log.validBytes, path: path)
+                try FileIO.dataSync(fd, path: path)
+            }
+        }
         var lastIndex: LogIndex = 0
-        while offset < bytes.count {
-            guard let payload = WALRecord.intactPayload(in: bytes, at: offset) else {
-                let laterRecord = (offset + 1..<bytes.count).contains { WALRecord.intactPayload(in: bytes, at: $0) != nil }
-                guard isLast && !laterRecord else {
-                    throw .corrupt(file: path, offset: offset, reason: "record fails its checksum and intact records follow")
-                }
-                try io { () throws(IOFailure) in
-                    let fd = try FileIO.open(path, O_WRONLY)
-                    defer { Glibc.close(fd) }
-                    try FileIO.truncate(fd, to: offset, path: path)
-                    try FileIO.dataSync(fd, path: path)
-                }
-                break
-            }
-            let record: WALRecord
-            do { record = try WALRecord(payload: payload) } catch {
-                throw .corrupt(file: path, offset: offset + 8 + error.offset, reason: error.reason)
-            }
+        for record in log.records {
             if case .entries(let batch) = record, let last = batch.last { lastIndex = max(lastIndex, last.index) }
             WALRecord.replay(record, into: &state)
-            offset += WALRecord.headerBytes + payload.count
         }
-        segmentSize = offset
+        segmentSize = log.validBytes
         return lastIndex
     }
 }

@@ -65,8 +65,24 @@ public struct KVStore: Sendable {
         let previous = items[request.operation.key]
         let result = execute(request.operation, at: entry.index)
         sessions[request.client] = Session(sequence: request.sequence, result: result, position: entry.index)
+        if sessions.count > Self.maxSessions { expireOldestSession() }
         return Applied(request: request, result: result, position: entry.index, previous: previous)
     }
+
+    /// Client sessions kept at most. Each master process start opens one (its writes' session),
+    /// so without a bound they would grow with every restart over the cluster's life.
+    public static let maxSessions = 1024
+
+    /// Forgets the session whose last request is the oldest, as every replica does at the same
+    /// entry (the choice depends only on the log). A retry of that session's last request would
+    /// apply again: after 1,024 newer sessions, no master still waits on it.
+    mutating func expireOldestSession() {
+        guard let oldest = sessions.min(by: { ($0.value.position, $0.key) < ($1.value.position, $1.key) })?.key else { return }
+        sessions[oldest] = nil
+    }
+
+    /// How many client sessions the store holds.
+    public var sessionCount: Int { sessions.count }
 
     mutating func execute(_ operation: KVRequest.Operation, at index: LogIndex) -> KVResult {
         switch operation {

@@ -33,6 +33,23 @@ struct KVStoreTests {
     }
 
     /// No-ops and undecodable entries change nothing.
+    /// Sessions are bounded: past `maxSessions`, the session whose last request is oldest goes,
+    /// on every replica alike, and the snapshot carries the bounded set.
+    @Test func sessionsAreBoundedOldestFirst() throws {
+        var store = KVStore()
+        let clients = UInt64(KVStore.maxSessions) + 10
+        for client in 1...clients { store.apply(Self.entry(client, client, 1, .create(key: "k\(client)", value: "v"))) }
+        #expect(store.sessionCount == KVStore.maxSessions)
+        // The ten oldest clients were forgotten: their retry applies again (here: already exists).
+        let forgotten = store.apply(Self.entry(clients + 1, 1, 1, .create(key: "k1", value: "v")))
+        #expect(forgotten.result == .alreadyExists(version: 1) && forgotten.position == clients + 1)
+        // A kept client's retry still returns its first result.
+        let kept = store.apply(Self.entry(clients + 2, clients, 1, .create(key: "k\(clients)", value: "v")))
+        #expect(kept.result == .ok(version: clients) && kept.position == clients)
+        let restored = try KVStore(restoring: store.snapshot())
+        #expect(restored.sessionCount == KVStore.maxSessions && restored.snapshot() == store.snapshot())
+    }
+
     @Test func noopsAndGarbageChangeNothing() {
         var store = KVStore()
         store.apply(Entry(term: 1, index: 1, kind: .noop))
