@@ -9,6 +9,9 @@ struct FaultPlan: CustomStringConvertible {
     var delayMinNs: UInt64 = 100_000
     var delayMeanNs: UInt64 = 1_000_000
     var longDelayRate = 0.0
+    /// Messages sent long ago delivered again (from earlier terms): answers to old appends, old
+    /// heartbeats, old votes and read confirmations.
+    var replayRate = 0.0
     var longDelayMaxNs: UInt64 = 2_000_000_000
     /// Mean time between partitions (nil: none), and their mean length.
     var partitionIntervalNs: UInt64?
@@ -62,6 +65,7 @@ struct FaultPlan: CustomStringConvertible {
         delayMinNs = rng.uniform(50_000...500_000)
         delayMeanNs = rng.uniform(200_000...10_000_000)
         if rng.chance(0.5) { longDelayRate = rng.uniform(0.0...0.03) }
+        if rng.chance(0.4) { replayRate = rng.uniform(0.0...0.02) }
         if rng.chance(0.7) {
             partitionIntervalNs = rng.uniform(200...6_000) * 1_000_000
             partitionDurationNs = rng.uniform(50...4_000) * 1_000_000
@@ -89,7 +93,7 @@ struct FaultPlan: CustomStringConvertible {
     var description: String {
         func ms(_ ns: UInt64?) -> String { ns.map { "\($0 / 1_000_000)ms" } ?? "off" }
         func pct(_ p: Double) -> String { "\(Int(p * 1000 + 0.5) / 10)%" }
-        return "loss=\(pct(lossRate)) dup=\(pct(duplicateRate)) delay=\(ms(delayMeanNs)) long=\(pct(longDelayRate)) "
+        return "loss=\(pct(lossRate)) dup=\(pct(duplicateRate)) delay=\(ms(delayMeanNs)) long=\(pct(longDelayRate)) replay=\(pct(replayRate)) "
             + "partitions=\(ms(partitionIntervalNs)) crashes=\(ms(crashIntervalNs)) crashBeforeSync=\(pct(crashBeforeSyncRate)) "
             + "crashAfterSync=\(pct(crashAfterSyncRate)) crashNewLeader=\(pct(crashNewLeaderRate)) "
             + "tear=\(pct(tearProbability)) pauses=\(ms(pauseIntervalNs)) clients=\(clients) keys=\(keys) "

@@ -71,6 +71,7 @@ extension Simulation {
         inLivenessPhase = true
         clearPartition()
         lossRate = 0
+        replayRate = 0
         duplicateRate = 0
         longDelayRate = 0
         let n = nodes.count

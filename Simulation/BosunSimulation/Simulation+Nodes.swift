@@ -215,6 +215,15 @@ extension Simulation {
         for _ in 0..<copies {
             schedule(after: networkDelay(), .deliver(m))
         }
+        if pastMessages.count < 256 {
+            pastMessages.append(m)
+        } else {
+            pastMessages[networkRng.index(pastMessages.count)] = m
+        }
+        if networkRng.chance(replayRate) {
+            // A stale message from the past arrives again (often from an earlier term).
+            schedule(after: networkDelay(), .deliver(pastMessages[networkRng.index(pastMessages.count)]))
+        }
     }
 
     func networkDelay() -> UInt64 {

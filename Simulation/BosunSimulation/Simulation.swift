@@ -107,6 +107,9 @@ public final class Simulation {
     var eventCount = 0
     var stats = SeedReport.Stats()
     var lossRate: Double
+    var replayRate: Double
+    /// A sample of the messages sent so far, some of which the network delivers again later.
+    var pastMessages: [Message] = []
     var duplicateRate: Double
     var longDelayRate: Double
 
@@ -127,6 +130,7 @@ public final class Simulation {
         lastSoftState = []
         lastApplied = Array(repeating: 0, count: options.nodes)
         lossRate = plan.lossRate
+        replayRate = plan.replayRate
         duplicateRate = plan.duplicateRate
         longDelayRate = plan.longDelayRate
         for i in 0..<options.nodes {
