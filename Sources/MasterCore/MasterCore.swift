@@ -74,7 +74,7 @@ public final class MasterCore {
         let run: () -> Void
     }
 
-    let options: Options
+    var options: Options
     public internal(set) var host: RaftHost<KVStore>
     var outbox: [Output] = []
     var rng: SplitMix64
@@ -135,6 +135,12 @@ public final class MasterCore {
     }
 
     public func step(_ message: Message) { host.step(message) }
+
+    /// A member told where its API listens (in its peer handshake): forwards to it go there.
+    public func learnAPIAddress(of member: NodeID, _ api: String) {
+        guard let k = options.members.firstIndex(where: { $0.id == member }), options.members[k].api != api else { return }
+        options.members[k].api = api
+    }
 
     /// Hands leadership to `target` (for a clean shutdown).
     public func transferLeadership(to target: NodeID) { host.transferLeadership(to: target) }

@@ -1,15 +1,11 @@
 import Raft
 
-/// Length-prefixed, checksummed frames on a byte stream: `length u32 · CRC-32C u32 · payload`.
+/// Frames on a peer connection are the write-ahead log's (`WALRecord.frame`): `length u32 ·
+/// masked CRC-32C u32 · payload`, one format for disk and wire.
 enum Frame {
-    static let headerBytes = 8
+    static let headerBytes = WALRecord.headerBytes
 
-    static func encode(_ payload: [UInt8]) -> [UInt8] {
-        var w = BinaryWriter(capacity: payload.count + headerBytes)
-        w.write(UInt32(payload.count))
-        w.write(CRC32C.checksum(payload))
-        return w.bytes + payload
-    }
+    static func encode(_ payload: [UInt8]) -> [UInt8] { WALRecord.frame(payload) }
 }
 
 /// Reassembles frames from whatever pieces the socket delivers. Refuses (and the caller drops
@@ -43,7 +39,7 @@ struct FrameDecoder {
         guard length <= maxPayloadBytes else { throw .tooLarge(length) }
         guard bufferedBytes >= Frame.headerBytes + length else { return nil }
         let payload = Array(buffer[start + Frame.headerBytes..<start + Frame.headerBytes + length])
-        guard CRC32C.checksum(payload) == stored else { throw .checksumMismatch }
+        guard WALRecord.checksum(payload) == stored else { throw .checksumMismatch }
         start += Frame.headerBytes + length
         if start > 1 << 16 && start * 2 > buffer.count {
             buffer.removeFirst(start)
@@ -53,13 +49,16 @@ struct FrameDecoder {
     }
 }
 
-/// The first frame on every peer connection: who is calling, and for which cluster.
+/// The first frame on every peer connection: who is calling, for which cluster, and where its
+/// API listens (so a master learns every member's API address from the members themselves).
 struct Handshake: Equatable {
     static let magic: [UInt8] = Array("BOSN".utf8)
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
 
     var cluster: String
     var node: NodeID
+    /// The caller's API address as `HOST:PORT` (empty when it has none to give).
+    var api: String
 
     func encoded() -> [UInt8] {
         var w = BinaryWriter()
@@ -67,12 +66,14 @@ struct Handshake: Equatable {
         w.write(Handshake.version)
         w.writeString(cluster)
         w.write(node.rawValue)
+        w.writeString(api)
         return w.bytes
     }
 
-    init(cluster: String, node: NodeID) {
+    init(cluster: String, node: NodeID, api: String = "") {
         self.cluster = cluster
         self.node = node
+        self.api = api
     }
 
     init(decoding bytes: [UInt8]) throws(DecodeError) {
@@ -84,6 +85,8 @@ struct Handshake: Equatable {
         guard version == Handshake.version else { throw DecodeError(offset: 4, reason: "unsupported peer protocol version \(version)") }
         cluster = try r.readString("cluster")
         node = NodeID(try r.readUInt64("node"))
+        api = try r.readString("api address")
+        guard api.utf8.count <= 300 else { throw DecodeError(offset: r.offset, reason: "api address too long") }
         try r.expectEnd()
     }
 }

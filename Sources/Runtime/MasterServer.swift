@@ -54,6 +54,8 @@ public final class MasterServer {
 
     let loop: EventLoop
     let options: Options
+    /// The members, with the API addresses learnt from their handshakes.
+    var members: [Member]
     var driver: RaftDriver<MasterCore>!
     var http: HTTPServer!
     /// Requests the core has not answered yet, and the watch streams it writes to.
@@ -66,11 +68,13 @@ public final class MasterServer {
     public init(loop: EventLoop, options: Options) throws {
         self.loop = loop
         self.options = options
+        members = options.members
         var peers: [NodeID: PeerTransport.Address] = [:]
         for member in options.members where member.id != options.id { peers[member.id] = member.peer }
         var driverOptions = RaftDriver<MasterCore>.Options(
             transport: .init(cluster: options.cluster, id: options.id, listen: options.peerListen, peers: peers),
             dataDirectory: options.dataDirectory)
+        driverOptions.transport.advertisedAPI = "\(options.api)"
         driverOptions.tickNs = options.tickNs
         driverOptions.raft.electionTicks = options.electionTicks
         driverOptions.raft.heartbeatTicks = options.heartbeatTicks
@@ -85,6 +89,7 @@ public final class MasterServer {
             MasterCore(options: coreOptions, host: host, seed: seed, nowNs: wallClockNs())
         }
         driver.onOutput = { [unowned self] output in self.carryOut(output) }
+        driver.transport.onPeerAPI = { [unowned self] member, api in self.learnAPIAddress(of: member, api) }
         http = try HTTPServer(loop: loop, host: options.api.host, port: options.api.port) { [unowned self] request, respond in
             self.handle(request, respond)
         }
@@ -137,6 +142,15 @@ public final class MasterServer {
         responders[id] = respond
         core.request(id, request, nowNs: wallClockNs())
         driver.processSoon()
+    }
+
+    /// A member's API address from its handshake. One that binds every interface (`0.0.0.0:P`)
+    /// is reached at its peer address's host with port P.
+    func learnAPIAddress(of member: NodeID, _ api: String) {
+        guard var address = PeerTransport.Address(parsing: api), let k = members.firstIndex(where: { $0.id == member }) else { return }
+        if address.host.isEmpty || address.host == "0.0.0.0" { address.host = members[k].peer.host }
+        members[k].api = address
+        core.learnAPIAddress(of: member, "\(address)")
     }
 
     /// Carries out one output of the core that is not Raft I/O.
@@ -196,7 +210,7 @@ public final class MasterServer {
 
     func clusterStatus() -> String {
         let node = driver.node
-        let members = options.members.map { member -> String in
+        let members = members.map { member -> String in
             let reachable = member.id == options.id || driver.transport.isConnected(to: member.id)
             return #"{"id":\#(member.id.rawValue),"peerAddress":"\#(member.peer)","apiAddress":"\#(member.api.map { "\($0)" } ?? "")","reachable":\#(reachable)}"#
         }

@@ -37,6 +37,8 @@ public final class PeerTransport {
         public var maxFrameBytes = 16 << 20
         public var backoffMinNs: UInt64 = 20_000_000
         public var backoffMaxNs: UInt64 = 1_000_000_000
+        /// This member's API address, told to every peer in the handshake (empty: none).
+        public var advertisedAPI = ""
 
         public init(cluster: String, id: NodeID, listen: Address, peers: [NodeID: Address]) {
             self.cluster = cluster
@@ -82,6 +84,8 @@ public final class PeerTransport {
     public let port: UInt16
     /// Called on the loop for every message received from a known peer.
     public var onMessage: (Message) -> Void = { _ in }
+    /// Called with a peer's API address when it introduces itself.
+    public var onPeerAPI: (NodeID, String) -> Void = { _, _ in }
     public private(set) var stats = Stats()
     private var outbound: [NodeID: Outbound] = [:]
     private var inbound: [Int32: Inbound] = [:]
@@ -192,7 +196,7 @@ public final class PeerTransport {
             guard writable else { return }
             out.connected = true
             out.backoffNs = 0
-            let hello = Frame.encode(Handshake(cluster: options.cluster, node: options.id).encoded())
+            let hello = Frame.encode(Handshake(cluster: options.cluster, node: options.id, api: options.advertisedAPI).encoded())
             out.frames.insert(hello, at: 0)
             out.queuedBytes += hello.count
         }
@@ -304,6 +308,7 @@ public final class PeerTransport {
                 hello.node != options.id, options.peers[hello.node] != nil
             else { return false }
             connection.peer = hello.node
+            if !hello.api.isEmpty { onPeerAPI(hello.node, hello.api) }
             return true
         }
         guard let m = try? Message(decoding: payload), m.from == peer, m.to == options.id else { return false }

@@ -13,6 +13,9 @@ final class ClusterProcess {
     /// When set, masters start under `prlimit --fsize`: a write past this many bytes fails (EFBIG),
     /// as a full disk would make it fail.
     var fileSizeLimitBytes: Int?
+    /// Whether masters are told each other's API addresses (`--api-peers`); without it they learn
+    /// them from the peer handshakes.
+    var apiPeers = true
 
     /// The `bosun` executable next to the test bundle (built by `swift build`).
     static func findBinary() -> String? {
@@ -74,7 +77,7 @@ final class ClusterProcess {
         let apis = (1...count).map { "\($0)=127.0.0.1:\(apiPorts[$0 - 1])" }.joined(separator: ",")
         let limit = fileSizeLimitBytes.map { ["/usr/bin/prlimit", "--fsize=\($0)"] } ?? []
         let args = limit + [binary, "master", "--id", "\(id)", "--peers", peers, "--api", "127.0.0.1:\(apiPorts[id - 1])",
-            "--data-dir", "\(root)/m\(id)", "--api-peers", apis] + extra
+            "--data-dir", "\(root)/m\(id)"] + (apiPeers ? ["--api-peers", apis] : []) + extra
         var pid: pid_t = 0
         var cArgs = args.map { strdup($0) } + [nil]
         defer { cArgs.forEach { free($0) } }

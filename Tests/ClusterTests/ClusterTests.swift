@@ -102,6 +102,21 @@ struct ClusterTests {
         #expect(Self.timeToWrite(cluster, ids: [1, 2, 3, 4, 5], name: "four") != nil)
     }
 
+    /// Without `--api-peers`, a follower learns the leader's API address from the leader's peer
+    /// handshake and forwards writes and reads to it.
+    @Test func followersLearnTheLeadersAPIAddress() throws {
+        let cluster = ClusterProcess(binary: try Self.binary(), count: 3)
+        cluster.apiPeers = false
+        cluster.startAll()
+        let leader = try #require(cluster.leader(among: [1, 2, 3]))
+        let follower = [1, 2, 3].first { $0 != leader }!
+        #expect(Self.timeToWrite(cluster, ids: [follower], name: "through-a-follower") != nil)
+        let read = HTTPTestClient.request("GET", port: cluster.port(follower), path: "/api/v1/namespaces/default/configmaps/through-a-follower")
+        #expect(read?.status == 200)
+        let status = try #require(HTTPTestClient.request("GET", port: cluster.port(follower), path: "/cluster/status"))
+        #expect(status.body.contains(#""apiAddress":"127.0.0.1:\#(cluster.port(leader))""#), "\(status.body)")
+    }
+
     /// SIGTERM on the leader: it hands leadership over before exiting, so writes resume without
     /// waiting for an election timeout, and it exits cleanly.
     @Test func sigtermHandsLeadershipOver() throws {
