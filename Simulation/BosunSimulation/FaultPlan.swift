@@ -30,6 +30,8 @@ struct FaultPlan: CustomStringConvertible {
     var crashAfterSyncRate = 0.0
     var tearProbability = 0.0
     var pauseIntervalNs: UInt64?
+    /// How often the leader is asked to hand over to a follower (as on SIGTERM).
+    var transferIntervalNs: UInt64?
     var pauseDurationNs: UInt64 = 1_000_000_000
     /// Probability that a pause hits the leader rather than a random node.
     var pauseLeaderRate = 0.0
@@ -79,6 +81,7 @@ struct FaultPlan: CustomStringConvertible {
             crashAfterSyncRate = rng.chance(0.5) ? rng.uniform(0.0...0.05) : 0
             tearProbability = rng.uniform(0.2...0.9)
         }
+        if rng.chance(0.4) { transferIntervalNs = rng.uniform(300...5_000) * 1_000_000 }
         if rng.chance(0.5) {
             pauseIntervalNs = rng.uniform(500...10_000) * 1_000_000
             pauseDurationNs = rng.uniform(300...3_000) * 1_000_000
@@ -96,7 +99,7 @@ struct FaultPlan: CustomStringConvertible {
         return "loss=\(pct(lossRate)) dup=\(pct(duplicateRate)) delay=\(ms(delayMeanNs)) long=\(pct(longDelayRate)) replay=\(pct(replayRate)) "
             + "partitions=\(ms(partitionIntervalNs)) crashes=\(ms(crashIntervalNs)) crashBeforeSync=\(pct(crashBeforeSyncRate)) "
             + "crashAfterSync=\(pct(crashAfterSyncRate)) crashNewLeader=\(pct(crashNewLeaderRate)) "
-            + "tear=\(pct(tearProbability)) pauses=\(ms(pauseIntervalNs)) clients=\(clients) keys=\(keys) "
+            + "tear=\(pct(tearProbability)) pauses=\(ms(pauseIntervalNs)) transfers=\(ms(transferIntervalNs)) clients=\(clients) keys=\(keys) "
             + "appendBytes=\(raft.maxAppendBytes) inflight=\(raft.maxInflightAppends) snapshotEvery=\(snapshotEveryEntries)"
     }
 }

@@ -80,6 +80,8 @@ enum SimEvent {
     case heal
     case livenessCheck
     case quietCheck
+    case transfer
+    case transferCheck(leader: Int, term: Term, target: Int, epoch: Int)
 
     var tag: UInt64 {
         switch self {
@@ -100,6 +102,8 @@ enum SimEvent {
         case .heal: 15
         case .livenessCheck: 16
         case .quietCheck: 21
+        case .transfer: 26
+        case .transferCheck: 27
         case .crashNode: 17
         case .snapshotWritten: 18
         case .forwarded: 19

@@ -29,11 +29,54 @@ extension Simulation {
             for a in rest { for b in rest where half.contains(a) != half.contains(b) { blocked[a][b] = true } }
         }
         partitionGeneration += 1
+        faultEpoch += 1
         schedule(after: faultRng.exponential(meanNs: plan.partitionDurationNs), .partitionEnd(generation: partitionGeneration))
     }
 
     func clearPartition() {
+        faultEpoch += 1
         for a in blocked.indices { for b in blocked.indices { blocked[a][b] = false } }
+    }
+
+    /// The workload's leadership transfers, as a master's SIGTERM asks for one: the leader hands
+    /// over to a random follower. Checked when the bound has passed (`checkTransfer`).
+    func transferLeadership() {
+        guard !inLivenessPhase, let interval = plan.transferIntervalNs else { return }
+        if let leader = nodes.indices.first(where: { nodes[$0].up && !nodes[$0].paused && nodes[$0].raft.role == .leader }) {
+            let others = nodes.indices.filter { $0 != leader }
+            let target = others[faultRng.index(others.count)]
+            let term = nodes[leader].raft.term
+            stats.transfers += 1
+            // Judged only from a healthy start: every node up and reachable in the leader's term,
+            // the target as far along as the leader, no other transfer underway (a leader may
+            // switch targets, but a TimeoutNow already sent cannot be called back).
+            let healthy = nodes.allSatisfy { $0.up && !$0.paused && $0.raft.term == term } && nodes[leader].raft.transferTarget == nil
+                && !blocked.joined().contains(true) && nodes[target].raft.lastIndex == nodes[leader].raft.lastIndex
+            faultEpoch += 1  // A later transfer voids the check of this one.
+            nodes[leader].core.transferLeadership(to: NodeID(UInt64(target + 1)))
+            drive(leader)
+            if healthy {
+                let bound = 2 * UInt64(plan.raft.electionTicks) * tickNs + 200_000_000
+                schedule(after: bound, .transferCheck(leader: leader, term: term, target: target, epoch: faultEpoch))
+            }
+        }
+        schedule(after: faultRng.exponential(meanNs: interval), .transfer)
+    }
+
+    /// A transfer from a healthy start with no fault in its way (no crash, restart, pause or
+    /// partition since it began, on a seed without loss, long delays or replays) has, within two
+    /// election timeouts,
+    /// completed — the target leads a later term — or been abandoned: the leader still leads the
+    /// same term and takes proposals again.
+    func checkTransfer(leader: Int, term: Term, target: Int, epoch: Int) {
+        guard epoch == faultEpoch, !inLivenessPhase, plan.lossRate == 0, plan.longDelayRate == 0, plan.replayRate == 0 else { return }
+        let was = nodes[leader].raft
+        let next = nodes[target].raft
+        if next.role == .leader && next.term > term { return }
+        if was.role == .leader && was.term == term && was.transferTarget == nil { return }
+        fail(Violation(
+            invariant: "leadership transfer",
+            detail: "n\(leader + 1) began handing term \(term) to n\(target + 1); after the bound n\(leader + 1) is \(was.role) in term \(was.term) (transfer to \(was.transferTarget.map { "\($0)" } ?? "none")), n\(target + 1) is \(next.role) in term \(next.term)"))
     }
 
     func crashRandomNode() {
@@ -58,6 +101,7 @@ extension Simulation {
                 i = leader
             }
             nodes[i].paused = true
+            faultEpoch += 1
             nodes[i].tickEpoch += 1
             stats.pauses += 1
             schedule(after: plan.pauseDurationNs, .resume(node: i, incarnation: nodes[i].incarnation))

@@ -238,6 +238,7 @@ extension Simulation {
 
     func crash(_ i: Int) {
         stats.crashes += 1
+        faultEpoch += 1
         nodes[i].up = false
         nodes[i].paused = false
         nodes[i].incarnation += 1
@@ -257,6 +258,7 @@ extension Simulation {
     }
 
     func restart(_ i: Int) {
+        faultEpoch += 1
         let framesBefore = nodes[i].disk.frames.count
         let recovered: PersistentState
         do {
@@ -302,6 +304,7 @@ extension Simulation {
     }
 
     func resume(_ i: Int) {
+        faultEpoch += 1
         guard nodes[i].up, nodes[i].paused else { return }
         nodes[i].paused = false
         let inbox = nodes[i].inbox

@@ -62,6 +62,7 @@ public struct SeedReport: Sendable {
         public var watchEvents = 0
         public var watchResumes = 0
         public var watchRelists = 0
+        public var transfers = 0
     }
 }
 
@@ -91,6 +92,9 @@ public final class Simulation {
     /// `blocked[a][b]`: messages from a to b are dropped.
     var blocked: [[Bool]]
     var partitionGeneration = 0
+    /// Bumped by every crash, restart, pause, resume, partition change and transfer: a check that
+    /// needs a fault-free stretch compares it.
+    var faultEpoch = 0
     var inLivenessPhase = false
     var core: [Bool]
     var livenessDeadlineNs: UInt64 = 0
@@ -169,6 +173,7 @@ public final class Simulation {
         if let interval = plan.partitionIntervalNs { schedule(after: faultRng.exponential(meanNs: interval), .partitionStart) }
         if let interval = plan.crashIntervalNs { schedule(after: faultRng.exponential(meanNs: interval), .crash) }
         if let interval = plan.pauseIntervalNs { schedule(after: faultRng.exponential(meanNs: interval), .pause) }
+        if let interval = plan.transferIntervalNs { schedule(after: faultRng.exponential(meanNs: interval), .transfer) }
         schedule(after: options.faultDurationNs, .heal)
 
         while !failed && !finished, let item = queue.popFirst() {
@@ -287,6 +292,10 @@ public final class Simulation {
             checkLiveness()
         case .quietCheck:
             checkQuiet()
+        case .transfer:
+            transferLeadership()
+        case .transferCheck(let leader, let term, let target, let epoch):
+            checkTransfer(leader: leader, term: term, target: target, epoch: epoch)
         }
     }
 
@@ -341,6 +350,8 @@ public final class Simulation {
         case .heal: return "heal: liveness phase"
         case .livenessCheck: return "liveness check"
         case .quietCheck: return "quiet check"
+        case .transfer: return "leadership transfer"
+        case .transferCheck(let l, _, let t, _): return "check the transfer n\(l + 1) -> n\(t + 1)"
         }
     }
 }
