@@ -22,6 +22,9 @@ struct FaultPlan: CustomStringConvertible {
     /// Probability that a newly elected leader crashes within a few milliseconds (leader churn,
     /// which leaves short divergent log suffixes behind: the raw material of Figure 8).
     var crashNewLeaderRate = 0.0
+    /// Probability that a leader crashes a few milliseconds after appending new entries: entries of
+    /// many terms then sit uncommitted on a minority, the Figure 8 situation (§5.4.2).
+    var crashAfterAppendRate = 0.0
     var restartDelayNs: UInt64 = 1_000_000_000
     /// Probability that a node crashes while a batch is being written (before the fsync completes,
     /// after the messages that may precede it went out).
@@ -32,6 +35,8 @@ struct FaultPlan: CustomStringConvertible {
     var pauseIntervalNs: UInt64?
     /// How often the leader is asked to hand over to a follower (as on SIGTERM).
     var transferIntervalNs: UInt64?
+    /// How often one follower of a healthy cluster is cut off for a while, then rejoins.
+    var isolationIntervalNs: UInt64?
     var pauseDurationNs: UInt64 = 1_000_000_000
     /// Probability that a pause hits the leader rather than a random node.
     var pauseLeaderRate = 0.0
@@ -77,11 +82,13 @@ struct FaultPlan: CustomStringConvertible {
             restartDelayNs = rng.uniform(20...3_000) * 1_000_000
             crashLeaderRate = rng.uniform(0.0...1.0)
             if rng.chance(0.4) { crashNewLeaderRate = rng.uniform(0.0...0.5) }
+            if rng.chance(0.4) { crashAfterAppendRate = rng.uniform(0.0...0.1) }
             crashBeforeSyncRate = rng.chance(0.5) ? rng.uniform(0.0...0.05) : 0
             crashAfterSyncRate = rng.chance(0.5) ? rng.uniform(0.0...0.05) : 0
             tearProbability = rng.uniform(0.2...0.9)
         }
         if rng.chance(0.4) { transferIntervalNs = rng.uniform(300...5_000) * 1_000_000 }
+        if rng.chance(0.4) { isolationIntervalNs = rng.uniform(1_000...6_000) * 1_000_000 }
         if rng.chance(0.5) {
             pauseIntervalNs = rng.uniform(500...10_000) * 1_000_000
             pauseDurationNs = rng.uniform(300...3_000) * 1_000_000
@@ -98,8 +105,8 @@ struct FaultPlan: CustomStringConvertible {
         func pct(_ p: Double) -> String { "\(Int(p * 1000 + 0.5) / 10)%" }
         return "loss=\(pct(lossRate)) dup=\(pct(duplicateRate)) delay=\(ms(delayMeanNs)) long=\(pct(longDelayRate)) replay=\(pct(replayRate)) "
             + "partitions=\(ms(partitionIntervalNs)) crashes=\(ms(crashIntervalNs)) crashBeforeSync=\(pct(crashBeforeSyncRate)) "
-            + "crashAfterSync=\(pct(crashAfterSyncRate)) crashNewLeader=\(pct(crashNewLeaderRate)) "
-            + "tear=\(pct(tearProbability)) pauses=\(ms(pauseIntervalNs)) transfers=\(ms(transferIntervalNs)) clients=\(clients) keys=\(keys) "
+            + "crashAfterSync=\(pct(crashAfterSyncRate)) crashNewLeader=\(pct(crashNewLeaderRate)) crashAfterAppend=\(pct(crashAfterAppendRate)) "
+            + "tear=\(pct(tearProbability)) pauses=\(ms(pauseIntervalNs)) transfers=\(ms(transferIntervalNs)) isolations=\(ms(isolationIntervalNs)) clients=\(clients) keys=\(keys) "
             + "appendBytes=\(raft.maxAppendBytes) inflight=\(raft.maxInflightAppends) snapshotEvery=\(snapshotEveryEntries)"
     }
 }

@@ -81,6 +81,9 @@ enum SimEvent {
     case livenessCheck
     case quietCheck
     case transfer
+    case isolate
+    case rejoin(follower: Int, leader: Int, term: Term, epoch: Int)
+    case rejoinCheck(follower: Int, leader: Int, term: Term, epoch: Int)
     case transferCheck(leader: Int, term: Term, target: Int, epoch: Int)
 
     var tag: UInt64 {
@@ -103,6 +106,9 @@ enum SimEvent {
         case .livenessCheck: 16
         case .quietCheck: 21
         case .transfer: 26
+        case .isolate: 28
+        case .rejoin: 29
+        case .rejoinCheck: 30
         case .transferCheck: 27
         case .crashNode: 17
         case .snapshotWritten: 18

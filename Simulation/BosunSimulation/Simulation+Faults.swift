@@ -63,6 +63,50 @@ extension Simulation {
         schedule(after: faultRng.exponential(meanNs: interval), .transfer)
     }
 
+    /// Isolates one follower of a healthy cluster for 2–4 election timeouts, then lets it rejoin
+    /// (`rejoin`); it must come back without disrupting the leader (`checkRejoin`).
+    func isolateFollower() {
+        guard !inLivenessPhase, let interval = plan.isolationIntervalNs else { return }
+        schedule(after: faultRng.exponential(meanNs: interval), .isolate)
+        guard let leader = nodes.indices.first(where: { nodes[$0].up && !nodes[$0].paused && nodes[$0].raft.role == .leader }) else { return }
+        let term = nodes[leader].raft.term
+        guard nodes.allSatisfy({ $0.up && !$0.paused && $0.raft.term == term }), !blocked.joined().contains(true),
+            nodes[leader].raft.transferTarget == nil
+        else { return }
+        let others = nodes.indices.filter { $0 != leader }
+        let follower = others[faultRng.index(others.count)]
+        for b in nodes.indices where b != follower {
+            blocked[follower][b] = true
+            blocked[b][follower] = true
+        }
+        faultEpoch += 1
+        stats.isolations += 1
+        let timeout = UInt64(plan.raft.electionTicks) * tickNs
+        schedule(after: faultRng.uniform(2 * timeout...4 * timeout), .rejoin(follower: follower, leader: leader, term: term, epoch: faultEpoch))
+    }
+
+    func rejoin(follower: Int, leader: Int, term: Term, epoch: Int) {
+        guard epoch == faultEpoch else { return }  // Another fault moved things meanwhile.
+        clearPartition()
+        let timeout = UInt64(plan.raft.electionTicks) * tickNs
+        schedule(after: 2 * timeout, .rejoinCheck(follower: follower, leader: leader, term: term, epoch: faultEpoch))
+    }
+
+    /// No disruption on rejoin: with PreVote and the leader lease, a follower cut off for longer
+    /// than an election timeout never raised its term, and once back it follows the same leader
+    /// in the same term (judged when nothing else happened, on a seed without loss, long delays
+    /// or replays).
+    func checkRejoin(follower: Int, leader: Int, term: Term, epoch: Int) {
+        guard epoch == faultEpoch, !inLivenessPhase, plan.lossRate == 0, plan.longDelayRate == 0, plan.replayRate == 0 else { return }
+        let back = nodes[follower].raft
+        let lead = nodes[leader].raft
+        guard lead.role == .leader, lead.term == term, back.term == term, back.leader == lead.id else {
+            return fail(Violation(
+                invariant: "no disruption on rejoin",
+                detail: "n\(follower + 1) rejoined n\(leader + 1)'s term \(term): now n\(leader + 1) is \(lead.role) in term \(lead.term), n\(follower + 1) is \(back.role) in term \(back.term) following \(back.leader.map { "\($0)" } ?? "nobody")"))
+        }
+    }
+
     /// A transfer from a healthy start with no fault in its way (no crash, restart, pause or
     /// partition since it began, on a seed without loss, long delays or replays) has, within two
     /// election timeouts,

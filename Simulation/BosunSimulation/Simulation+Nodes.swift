@@ -54,6 +54,9 @@ extension Simulation {
                 becameLeader = false
                 observePending = false
                 nodes[i].disk.write(batch)
+                if !batch.entries.isEmpty, nodes[i].raft.role == .leader, !inLivenessPhase, faultRng.chance(plan.crashAfterAppendRate) {
+                    schedule(after: faultRng.uniform(0...3_000_000), .crashNode(node: i, incarnation: nodes[i].incarnation))
+                }
                 if batch.mustSync {
                     var latency = diskRng.uniform(10_000...plan.fsyncMaxNs)
                     if diskRng.chance(plan.slowFsyncRate) { latency += diskRng.uniform(10_000_000...100_000_000) }

@@ -63,6 +63,7 @@ public struct SeedReport: Sendable {
         public var watchResumes = 0
         public var watchRelists = 0
         public var transfers = 0
+        public var isolations = 0
     }
 }
 
@@ -174,6 +175,7 @@ public final class Simulation {
         if let interval = plan.crashIntervalNs { schedule(after: faultRng.exponential(meanNs: interval), .crash) }
         if let interval = plan.pauseIntervalNs { schedule(after: faultRng.exponential(meanNs: interval), .pause) }
         if let interval = plan.transferIntervalNs { schedule(after: faultRng.exponential(meanNs: interval), .transfer) }
+        if let interval = plan.isolationIntervalNs { schedule(after: faultRng.exponential(meanNs: interval), .isolate) }
         schedule(after: options.faultDurationNs, .heal)
 
         while !failed && !finished, let item = queue.popFirst() {
@@ -294,6 +296,12 @@ public final class Simulation {
             checkQuiet()
         case .transfer:
             transferLeadership()
+        case .isolate:
+            isolateFollower()
+        case .rejoin(let follower, let leader, let term, let epoch):
+            rejoin(follower: follower, leader: leader, term: term, epoch: epoch)
+        case .rejoinCheck(let follower, let leader, let term, let epoch):
+            checkRejoin(follower: follower, leader: leader, term: term, epoch: epoch)
         case .transferCheck(let leader, let term, let target, let epoch):
             checkTransfer(leader: leader, term: term, target: target, epoch: epoch)
         }
@@ -351,6 +359,9 @@ public final class Simulation {
         case .livenessCheck: return "liveness check"
         case .quietCheck: return "quiet check"
         case .transfer: return "leadership transfer"
+        case .isolate: return "isolate a follower"
+        case .rejoin(let f, _, _, _): return "n\(f + 1) rejoins"
+        case .rejoinCheck(let f, _, _, _): return "check n\(f + 1)'s rejoin"
         case .transferCheck(let l, _, let t, _): return "check the transfer n\(l + 1) -> n\(t + 1)"
         }
     }
