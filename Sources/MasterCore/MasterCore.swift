@@ -88,10 +88,14 @@ public final class MasterCore {
     /// This incarnation's client session in the store; sequences number its writes.
     let session: UInt64
     var nextSequence: UInt64 = 1
+    /// Writes waiting for their entry, by sequence. Bounded by the core's limit on uncommitted
+    /// bytes (429 past it) and by `writeTimeoutNs` (504), whichever comes first.
     var waitingWrites: [UInt64: PendingWrite] = [:]
     /// Sequences of waiting writes in the order their deadlines fall (all wait equally long).
     var writeDeadlines: [(deadlineNs: UInt64, sequence: UInt64)] = []
     var nextWriteDeadline = 0
+    /// Work waiting for a ReadIndex, by context. Bounded: each entry holds a read the Raft core
+    /// accepted, and the core refuses more than `RaftConfig.maxPendingReads` (429 here).
     var waitingReads: [UInt64: PendingRead] = [:]
     var nextReadContext: UInt64 = 1
     var proposedDefaultNamespace = false
