@@ -123,9 +123,12 @@ public enum WALRecord: Equatable, Sendable {
             state.hardState = hs
         case .entries(let batch):
             guard let first = batch.first else { return }
-            if let start = state.entries.first?.index, first.index >= start {
-                state.entries.removeLast(max(0, state.entries.count - Int(first.index - start)))
+            if let start = state.entries.first?.index, first.index >= start, first.index <= start + LogIndex(state.entries.count) {
+                state.entries.removeLast(state.entries.count - Int(first.index - start))
             } else {
+                // Before the log, or after a gap: the batch starts the log anew. (A gap is left by
+                // a crash between installing a leader's snapshot and deleting the old log; recovery
+                // then requires the log to continue the snapshot.)
                 state.entries.removeAll()
             }
             state.entries.append(contentsOf: batch)

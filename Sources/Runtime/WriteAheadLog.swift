@@ -191,6 +191,10 @@ public final class WriteAheadLog {
         }
         hardState = state.hardState
         state.dropEntriesNotContinuingSnapshot()
+        let base = state.snapshot?.metadata.index ?? 0
+        if let first = state.entries.first, first.index != base + 1 {
+            throw .corrupt(file: directory, offset: 0, reason: "the log starts at entry \(first.index), after \(base == 0 ? "no snapshot" : "the snapshot at \(base)")")
+        }
         if segments.isEmpty {
             try startSegment()
             try sync()

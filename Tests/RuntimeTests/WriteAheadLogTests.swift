@@ -225,6 +225,22 @@ final class WriteAheadLogTests {
         }
     }
 
+    /// A log with a gap that no snapshot covers is refused, naming where it starts, instead of
+    /// handing Raft a log that skips entries.
+    @Test func logWithAnUncoveredGapIsRefused() throws {
+        do {
+            let (wal, _) = try WriteAheadLog.open(directory: directory)
+            try wal.append(Self.batch(1...3, term: 1))
+            try wal.append(Self.batch(10...12, term: 1))
+            try wal.sync()
+        }
+        #expect {
+            _ = try WriteAheadLog.open(directory: directory)
+        } throws: { error in
+            "\(error)".contains("the log starts at entry 10, after no snapshot")
+        }
+    }
+
     /// An unusable directory is a clear I/O error.
     @Test func unusableDirectoryIsAnIOError() {
         #expect {
