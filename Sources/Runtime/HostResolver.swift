@@ -28,6 +28,9 @@ final class HostResolver {
     let negativeTTLNs: UInt64
     private var cache: [String: (address: in_addr?, expiresNs: UInt64)] = [:]
     private var waiting: [String: [() -> Void]] = [:]
+    /// How many callers may wait for one name's lookup at once (the names themselves are the
+    /// members' addresses, fixed by configuration).
+    static let maxWaitersPerHost = 1024
 
     init(loop: EventLoop, ttlNs: UInt64 = 5_000_000_000, negativeTTLNs: UInt64 = 1_000_000_000) {
         self.loop = loop
@@ -44,6 +47,9 @@ final class HostResolver {
             return entry.address.map(Answer.address) ?? .failed
         }
         let first = waiting[host] == nil
+        // Callers wait for one lookup per name; past the bound they are told it failed (the
+        // forwarder answers 503, the transport redials later) rather than queueing without end.
+        guard (waiting[host]?.count ?? 0) < Self.maxWaitersPerHost else { return .failed }
         waiting[host, default: []].append(whenDone)
         if first {
             let box = ResolverBox(resolver: self, handle: loop.handle)

@@ -10,15 +10,8 @@ enum Socket {
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian
         if inet_pton(AF_INET, host, &addr.sin_addr) == 1 { return addr }
-        var hints = addrinfo()
-        hints.ai_family = AF_INET
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result, let found = first.pointee.ai_addr else {
-            throw IOFailure(operation: "resolve", path: host, code: EHOSTUNREACH)
-        }
-        defer { freeaddrinfo(result) }
-        found.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { addr.sin_addr = $0.pointee.sin_addr }
+        guard let found = HostResolver.lookup(host) else { throw IOFailure(operation: "resolve", path: host, code: EHOSTUNREACH) }
+        addr.sin_addr = found
         return addr
     }
 
