@@ -37,9 +37,12 @@ public struct YAMLParser {
     private func byte(_ at: Int) -> UInt8? { at < b.count ? b[at] : nil }
     private var current: UInt8? { byte(i) }
 
+    /// Where the line holding `at` starts: after the last LF or lone CR before it, as `isBreak`
+    /// counts breaks (with LF alone here, a lone CR sent block scalars back to the start of the
+    /// document, and `- |\ra` parsed forever).
     private func lineStart(_ at: Int) -> Int {
         var s = min(at, b.count)
-        while s > 0, b[s - 1] != 10 { s -= 1 }
+        while s > 0, b[s - 1] != 10, b[s - 1] != 13 { s -= 1 }
         return s
     }
 
@@ -49,7 +52,7 @@ public struct YAMLParser {
     private func failure(_ message: String, at: Int? = nil) -> Failure {
         let position = min(at ?? i, b.count)
         var line = 1
-        for k in 0..<position where b[k] == 10 { line += 1 }
+        for k in 0..<position where b[k] == 10 || (b[k] == 13 && byte(k + 1) != 10) { line += 1 }
         return Failure(line: line, column: column(position) + 1, message: message)
     }
 
@@ -329,8 +332,13 @@ public struct YAMLParser {
         var digits = Substring(text)
         let negative = digits.first == "-"
         if digits.first == "-" || digits.first == "+" { digits = digits.dropFirst() }
-        if digits.hasPrefix("0x"), let value = Int(digits.dropFirst(2), radix: 16) { return .number(negative ? -value : value) }
-        if digits.hasPrefix("0o"), let value = Int(digits.dropFirst(2), radix: 8) { return .number(negative ? -value : value) }
+        // Only digits after the prefix: `Int(_:radix:)` would take a second sign, and negating the
+        // Int.min it can then return traps (`-0x-8000000000000000`).
+        let body = digits.dropFirst(2)
+        if digits.hasPrefix("0x"), body.allSatisfy(\.isHexDigit), let value = Int(body, radix: 16) { return .number(negative ? -value : value) }
+        if digits.hasPrefix("0o"), body.allSatisfy({ ("0"..."7").contains($0) }), let value = Int(body, radix: 8) {
+            return .number(negative ? -value : value)
+        }
         if !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) {
             let trimmed = digits.drop { $0 == "0" }
             return .number((negative ? "-" : "") + (trimmed.isEmpty ? "0" : String(trimmed)))

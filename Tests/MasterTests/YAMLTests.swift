@@ -95,6 +95,29 @@ struct YAMLTests {
         #expect(documents[1] == Self.json(#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"web"},"spec":{"ports":[{"port":80,"targetPort":8080}]}}"#))
     }
 
+    /// Found by fuzzing: a lone carriage return ended a line for the scanner but not for the
+    /// column count, so `- |\ra` re-read the same entry forever (growing memory).
+    @Test func loneCarriageReturnEndsALine() throws {
+        // The same answer as with a line feed, and the error's line counts the lone CR.
+        for input in ["- |\ra", "- |\na"] {
+            #expect {
+                try YAMLParser.parseDocuments(input)
+            } throws: { error in
+                "\(error)" == "line 2, column 1: unexpected content; is the indentation right?"
+            }
+        }
+        #expect(try YAMLParser.parseDocuments("a: |\r  x\rb: 2") == [["a": .string("x\n"), "b": .number("2")]])
+    }
+
+    /// Found by fuzzing: a second sign after the radix prefix made `Int(_:radix:)` return Int.min,
+    /// whose negation trapped. Such scalars are strings now.
+    @Test func signedRadixScalarsDoNotTrap() throws {
+        let documents = try YAMLParser.parseDocuments("- -0x-8000000000000000\n- a: -0o-1000000000000000000000\n- 0x1F\n- -0o17\n")
+        #expect(documents.first == .array([
+            .string("-0x-8000000000000000"), ["a": .string("-0o-1000000000000000000000")], .number("31"), .number("-15"),
+        ]))
+    }
+
     @Test func blockScalars() throws {
         let yaml = """
             data:
