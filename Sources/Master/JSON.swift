@@ -10,6 +10,32 @@ public enum JSON: Equatable, Sendable {
     case array([JSON])
     case object([String: JSON])
 
+    /// Whether the encoded text would be longer than `limit` bytes (counting a string's escapes as
+    /// the characters they stand for, so a lower bound of the text's length). Stops
+    /// as soon as it knows: the work is bounded by `limit`, however large the value is.
+    public func encodedSizeExceeds(_ limit: Int) -> Bool {
+        var budget = limit
+        func walk(_ value: JSON) -> Bool {
+            switch value {
+            case .null: budget -= 4
+            case .bool(let b): budget -= b ? 4 : 5
+            case .number(let text): budget -= text.utf8.count
+            case .string(let text): budget -= text.utf8.count + 2
+            case .array(let items):
+                budget -= 2 + max(0, items.count - 1)
+                for item in items where budget >= 0 { if walk(item) { return true } }
+            case .object(let members):
+                budget -= 2 + max(0, members.count - 1)
+                for (key, item) in members where budget >= 0 {
+                    budget -= key.utf8.count + 3
+                    if walk(item) { return true }
+                }
+            }
+            return budget < 0
+        }
+        return walk(self)
+    }
+
     /// An integer as a JSON number.
     public static func number(_ value: Int) -> JSON { .number(String(value)) }
 

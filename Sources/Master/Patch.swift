@@ -23,16 +23,29 @@ public enum Patch {
 
     /// `target` with `patch` applied; `schema` gives strategic merges their list keys.
     public static func apply(_ format: Format, _ patch: JSON, to target: JSON, schema: Schema?) throws(APIError) -> JSON {
+        let result: JSON
         switch format {
         case .merge:
             guard case .object = patch else { throw .badRequest("a merge patch must be a JSON object") }
-            return mergePatch(target, patch)
-        case .json: return try jsonPatch(target, patch)
+            result = mergePatch(target, patch)
+        case .json: result = try jsonPatch(target, patch)
         case .strategic:
             guard case .object = patch else { throw .badRequest("a strategic merge patch must be a JSON object") }
-            return try strategic(target, patch, schema: schema) ?? [:]
+            result = try strategic(target, patch, schema: schema) ?? [:]
         }
+        // Copies share storage, so a small patch can describe a huge result (each JSON patch
+        // `copy` of the document into itself doubles it: 24 operations under 1 KB made gigabytes
+        // to encode). Measure before anything encodes it, stopping at the limit.
+        guard !result.encodedSizeExceeds(maxResultBytes) else {
+            throw APIError(code: 422, reason: "Invalid", message: "the patched object would exceed \(maxResultBytes) bytes")
+        }
+        return result
     }
+
+    /// The largest object a patch may produce: the largest request body the API takes.
+    public static let maxResultBytes = 3 * 1024 * 1024
+    /// The most operations one JSON patch may hold.
+    public static let maxOperations = 10_000
 
     /// Whether the patch itself sets `metadata.resourceVersion` (a precondition: a conflict is
     /// then the client's to resolve, not retried by the server).
@@ -62,6 +75,9 @@ public enum Patch {
 
     static func jsonPatch(_ target: JSON, _ patch: JSON) throws(APIError) -> JSON {
         guard case .array(let operations) = patch else { throw .badRequest("a JSON patch must be an array of operations") }
+        guard operations.count <= maxOperations else {
+            throw APIError(code: 422, reason: "Invalid", message: "a JSON patch may hold at most \(maxOperations) operations, not \(operations.count)")
+        }
         var document = target
         for (i, operation) in operations.enumerated() {
             guard let op = operation["op"]?.stringValue else { throw .badRequest("JSON patch operation \(i) has no \"op\"") }

@@ -5,6 +5,26 @@ struct PatchTests {
     static func json(_ text: String) -> JSON { try! JSONParser.parse(text) }
 
     /// RFC 7386's examples: objects merge, null deletes, anything else replaces.
+    /// Found by fuzzing: each JSON patch `copy` of the document into itself doubles it; 24 such
+    /// operations (under 1 KB) described gigabytes that the server then encoded. The result's size
+    /// is measured first, cheaply, and refused past the limit.
+    @Test func patchThatExplodesIsRefusedCheaply() throws {
+        // `/x` becomes [x, ...x] at each copy: 2^40 strings of 100 bytes.
+        let doubling = JSON.array([["op": "add", "path": "/x", "value": [.string(String(repeating: "y", count: 100))]]]
+            + Array(repeating: ["op": "copy", "from": "/x", "path": "/x/0"], count: 40))
+        let target: JSON = ["metadata": ["name": "x"], "data": ["v": "y"]]
+        #expect {
+            try Patch.apply(.json, doubling, to: target, schema: nil)
+        } throws: { error in
+            (error as? APIError)?.code == 422 && "\((error as! APIError).message)".contains("would exceed")
+        }
+        let few = JSON.array(Array(doubling.arrayValue!.prefix(4)))
+        #expect(try Patch.apply(.json, few, to: target, schema: nil)["x"]?.arrayValue?.count == 4)  // [x, ...x] three times
+        let tooMany = JSON.array(Array(repeating: ["op": "test", "path": "/metadata/name", "value": "x"], count: Patch.maxOperations + 1))
+        #expect(throws: APIError.self) { try Patch.apply(.json, tooMany, to: target, schema: nil) }
+        #expect(!target.encodedSizeExceeds(target.text.utf8.count) && target.encodedSizeExceeds(target.text.utf8.count - 1))
+    }
+
     @Test(arguments: [
         (#"{"a":"b"}"#, #"{"a":"c"}"#, #"{"a":"c"}"#),
         (#"{"a":"b"}"#, #"{"b":"c"}"#, #"{"a":"b","b":"c"}"#),
