@@ -25,6 +25,9 @@ public struct HTTPParser: Sendable {
 
     public let limits: Limits
     private var buffer: [UInt8] = []
+    /// No request head ends before this offset of `buffer`: each call searches only the bytes
+    /// that arrived since (a head sent a byte at a time costs linear time, not quadratic).
+    private var searchedUpTo = 0
 
     public init(limits: Limits = Limits()) {
         self.limits = limits
@@ -38,7 +41,9 @@ public struct HTTPParser: Sendable {
 
     /// The next complete request; nil when more bytes are needed.
     public mutating func next() throws(HTTPParseError) -> HTTPRequest? {
-        guard let headEnd = HTTPParser.find([13, 10, 13, 10], in: buffer, limit: limits.headerBytes + 4) else {
+        let headLimit = limits.headerBytes + 4
+        guard let headEnd = HTTPParser.find([13, 10, 13, 10], in: buffer, from: searchedUpTo, limit: headLimit) else {
+            searchedUpTo = max(0, min(buffer.count, headLimit) - 3)
             if buffer.count > limits.requestLineBytes && HTTPParser.find([13, 10], in: buffer, limit: limits.requestLineBytes + 2) == nil {
                 throw HTTPParseError(status: 414, message: "request line exceeds \(limits.requestLineBytes) bytes")
             }
@@ -98,17 +103,21 @@ public struct HTTPParser: Sendable {
         guard buffer.count - bodyStart >= length else { return nil }
         request.body = Array(buffer[bodyStart..<bodyStart + length])
         buffer.removeFirst(bodyStart + length)
+        searchedUpTo = 0
         return request
     }
 
-    /// Offset of `needle` in the first `limit` bytes of `haystack`.
-    static func find(_ needle: [UInt8], in haystack: [UInt8], limit: Int) -> Int? {
+    /// Offset of `needle` in the first `limit` bytes of `haystack`, starting at `start`, without
+    /// allocating.
+    static func find(_ needle: [UInt8], in haystack: [UInt8], from start: Int = 0, limit: Int) -> Int? {
         let end = min(haystack.count, limit) - needle.count
-        guard end >= 0 else { return nil }
-        var i = 0
-        while i <= end {
-            if haystack[i] == needle[0] && Array(haystack[i..<i + needle.count]) == needle { return i }
-            i += 1
+        var i = start
+        search: while i <= end {
+            for k in 0..<needle.count where haystack[i + k] != needle[k] {
+                i += 1
+                continue search
+            }
+            return i
         }
         return nil
     }
