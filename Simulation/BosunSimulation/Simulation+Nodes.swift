@@ -20,8 +20,6 @@ extension Simulation {
     func execute(_ i: Int, _ outputs: [MasterCore.Output]) {
         var work = outputs
         var next = 0
-        var becameLeader = false
-        var observePending = false
         while next < work.count, canRun(i) {
             let output = work[next]
             next += 1
@@ -37,22 +35,16 @@ extension Simulation {
                 for m in messages { send(m) }
             case .persist(let batch):
                 if let hs = batch.hardState { trace.mix(hs.term); trace.mix(hs.commit) }
-                if let role = roleChange(i) {
-                    observePending = true
-                    becameLeader = role == .leader
-                }
                 do {
                     if let snap = batch.snapshot {
                         try oracle.installed(i, snapshot: snap.metadata)
                         stats.snapshotsInstalled += 1
                     }
                     try oracle.appended(i, batch.entries)
-                    try observe(i, becameLeader: becameLeader)
+                    try observe(i)
                 } catch {
                     return fail(error)
                 }
-                becameLeader = false
-                observePending = false
                 nodes[i].disk.write(batch)
                 if !batch.entries.isEmpty, nodes[i].raft.role == .leader, !inLivenessPhase, faultRng.chance(plan.crashAfterAppendRate) {
                     schedule(after: faultRng.uniform(0...3_000_000), .crashNode(node: i, incarnation: nodes[i].incarnation))
@@ -80,12 +72,7 @@ extension Simulation {
             }
         }
         guard !failed else { return }
-        do {
-            if observePending { try observe(i, becameLeader: becameLeader) }
-            try checkApplied(i)
-        } catch {
-            fail(error)
-        }
+        do { try checkApplied(i) } catch { fail(error) }
     }
 
     /// State machine safety for what the node applied since the last look: each entry is the
@@ -99,9 +86,11 @@ extension Simulation {
         lastApplied[i] = applied
     }
 
-    /// The state oracles, on the node's state as its batch is handed out (before anything applies).
-    func observe(_ i: Int, becameLeader: Bool) throws(Violation) {
-        try oracle.observe(i, raft: nodes[i].raft, becameLeader: becameLeader, logs: { self.nodes.map(\.raft) })
+    /// The state oracles, on the node's state as a batch is handed out, before anything applies
+    /// (the oracle's view of the node's log moves with the batches it is told of). A role change
+    /// shows at the next batch; becoming leader always writes one (the term's no-op entry).
+    func observe(_ i: Int) throws(Violation) {
+        try oracle.observe(i, raft: nodes[i].raft, becameLeader: roleChange(i) == .leader, logs: { self.nodes.map(\.raft) })
     }
 
     /// The batch with `token` is on the platter — unless the process dies just before or just after.

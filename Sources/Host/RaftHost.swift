@@ -49,13 +49,13 @@ public struct RaftHost<Machine: ReplicatedStateMachine> {
         case fatal(String)
     }
 
-    public let options: Options
+    let options: Options
     /// The Raft core. Read it freely; change it only through the host's inputs.
     public internal(set) var node: RaftNode
     /// The replicated state machine.
     public private(set) var machine: Machine
     /// Set once the host met a fatal condition; it then ignores every input.
-    public private(set) var fatalError: String?
+    private(set) var fatalMessage: String?
     /// The batch being made durable.
     var inflight: (token: UInt64, ready: Ready)?
     /// A batch is being made durable: no other is handed out until it is.
@@ -65,7 +65,7 @@ public struct RaftHost<Machine: ReplicatedStateMachine> {
     /// pending reads (`RaftConfig.maxPendingReads`): every one of them came out of it.
     var waitingReads: [ReadState] = []
     /// A snapshot capture handed to the driver and not yet reported written.
-    public private(set) var snapshotInProgress: SnapshotMetadata?
+    private(set) var snapshotInProgress: SnapshotMetadata?
 
     /// A host over a node and a machine recovered from the same disk (the machine holding the
     /// recovered snapshot's state, the node the recovered log).
@@ -80,7 +80,6 @@ public struct RaftHost<Machine: ReplicatedStateMachine> {
 
     public mutating func tick() { node.tick() }
     public mutating func step(_ message: Message) { node.step(message) }
-    public mutating func campaign() { node.campaign() }
     public mutating func transferLeadership(to target: NodeID) { node.transferLeadership(to: target) }
 
     public mutating func propose(_ data: [UInt8]) throws(RaftNode.ProposeError) -> LogIndex {
@@ -103,7 +102,7 @@ public struct RaftHost<Machine: ReplicatedStateMachine> {
     /// The write with `token` is durable: finish its batch and hand out the next.
     public mutating func persisted(_ token: UInt64) -> [Output] {
         var out: [Output] = []
-        guard fatalError == nil, let (current, rd) = inflight, current == token else { return out }
+        guard fatalMessage == nil, let (current, rd) = inflight, current == token else { return out }
         inflight = nil
         finish(rd, into: &out)
         process(into: &out)
@@ -114,7 +113,7 @@ public struct RaftHost<Machine: ReplicatedStateMachine> {
     public mutating func snapshotWritten(_ metadata: SnapshotMetadata, data: [UInt8]) -> [Output] {
         guard snapshotInProgress == metadata else { return [] }
         snapshotInProgress = nil
-        guard fatalError == nil else { return [] }
+        guard fatalMessage == nil else { return [] }
         guard metadata.index > node.snapshotIndex else { return [.discardSnapshot(metadata)] }
         node.compact(through: metadata.index, data: data)
         return [.adoptSnapshot(Snapshot(metadata: metadata, data: data))]
@@ -122,13 +121,13 @@ public struct RaftHost<Machine: ReplicatedStateMachine> {
 
     /// The driver could not carry out an output (a disk error): stop for good.
     public mutating func fail(_ message: String) -> [Output] {
-        guard fatalError == nil else { return [] }
-        fatalError = message
+        guard fatalMessage == nil else { return [] }
+        fatalMessage = message
         return [.fatal(message)]
     }
 
     private mutating func process(into out: inout [Output]) {
-        while fatalError == nil, inflight == nil, let rd = node.ready() {
+        while fatalMessage == nil, inflight == nil, let rd = node.ready() {
             if let corruption = node.corruption {
                 out += fail(corruption)
                 return

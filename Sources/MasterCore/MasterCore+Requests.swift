@@ -7,8 +7,7 @@ import Store
 /// answered here. (`/metrics` and `/cluster/status` describe the process and its connections:
 /// the driver answers those.)
 extension MasterCore {
-    func handle(_ id: RequestID, _ request: HTTPRequest) {
-        let route = APIRoute(path: request.path)
+    func handle(_ id: RequestID, _ request: HTTPRequest, route: APIRoute) {
         if case .resource(let path) = route {
             do { try serveResource(id, path, request) } catch { respond(id, error) }
             return
@@ -57,7 +56,8 @@ extension MasterCore {
         return false
     }
 
-    func apiAddress(of member: NodeID) -> String? {
+    /// Where `member`'s API listens, as configured or as it said in its handshake.
+    public func apiAddress(of member: NodeID) -> String? {
         options.members.first { $0.id == member }?.api
     }
 

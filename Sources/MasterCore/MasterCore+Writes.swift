@@ -22,7 +22,7 @@ extension MasterCore {
     func propose(_ operation: KVRequest.Operation, _ id: RequestID, completion: @escaping (KVStore.Applied) -> Void) {
         let sequence = takeSequence()
         let deadline = nowNs + options.writeTimeoutNs
-        waitingWrites[sequence] = PendingWrite(request: id, deadlineNs: deadline, completion: completion)
+        waitingWrites[sequence] = PendingWrite(request: id, completion: completion)
         do throws(RaftNode.ProposeError) {
             _ = try host.propose(KVRequest(client: session, sequence: sequence, operation: operation).encoded())
             proposals += 1
@@ -71,7 +71,7 @@ extension MasterCore {
     }
 
     func internalError(_ result: KVResult) -> APIError {
-        (APIError(code: 500, reason: "InternalError", message: "the write was not applied (\(result))"))
+        APIError(code: 500, reason: "InternalError", message: "the write was not applied (\(result))")
     }
 
     // MARK: Verbs

@@ -64,7 +64,6 @@ public final class MasterCore {
     /// A write waiting for its entry to apply on this master.
     struct PendingWrite {
         let request: RequestID
-        let deadlineNs: UInt64
         let completion: (KVStore.Applied) -> Void
     }
 
@@ -79,7 +78,7 @@ public final class MasterCore {
     var outbox: [Output] = []
     var rng: SplitMix64
     /// The wall clock as of the last input, ns since the epoch.
-    public internal(set) var nowNs: UInt64
+    var nowNs: UInt64
     /// The recent changes, for watches that resume from a resourceVersion.
     var history: WatchHistory
     var watchers: [RequestID: Watcher] = [:]
@@ -150,9 +149,10 @@ public final class MasterCore {
     public func transferLeadership(to target: NodeID) { host.transferLeadership(to: target) }
 
     /// An API request arrived. Its answer comes out as `.respond`, `.startStream` or `.forward`.
-    public func request(_ id: RequestID, _ request: HTTPRequest, nowNs: UInt64) {
+    /// `route` is the request's path as parsed already by a driver that needed it, else nil.
+    public func request(_ id: RequestID, _ request: HTTPRequest, route: APIRoute? = nil, nowNs: UInt64) {
         self.nowNs = max(self.nowNs, nowNs)
-        handle(id, request)
+        handle(id, request, route: route ?? APIRoute(path: request.path))
     }
 
     /// The client of a streamed answer went away.
@@ -221,15 +221,17 @@ public final class MasterCore {
     /// The `default` namespace exists from the first start, as in Kubernetes.
     func ensureDefaultNamespace() {
         let node = host.node
-        guard node.role == .leader, node.hasCommittedInTerm, store.appliedIndex >= node.commitIndex, !proposedDefaultNamespace,
-            store.get(ResourceType.namespaces.key(namespace: nil, name: "default")) == nil
+        guard node.role == .leader, !proposedDefaultNamespace, node.hasCommittedInTerm, store.appliedIndex >= node.commitIndex,
+            store.get(Self.defaultNamespaceKey) == nil
         else { return }
         proposedDefaultNamespace = true
         let path = ResourcePath(type: .namespaces, namespace: nil, name: nil, subresource: nil)
         guard let object = try? Admission.create(path, ["metadata": ["name": "default"]], strict: true, stamp: stamp()) else { return }
-        let request = KVRequest(client: session, sequence: takeSequence(), operation: .create(key: ResourceType.namespaces.key(namespace: nil, name: "default"), value: object.text))
+        let request = KVRequest(client: session, sequence: takeSequence(), operation: .create(key: Self.defaultNamespaceKey, value: object.text))
         if (try? host.propose(request.encoded())) != nil { proposals += 1 }
     }
+
+    static let defaultNamespaceKey = ResourceType.namespaces.key(namespace: nil, name: "default")
 
     /// What the leader decides for a new object: a uid, the time, a name suffix.
     func stamp() -> WriteStamp {

@@ -54,8 +54,6 @@ public final class MasterServer {
 
     let loop: EventLoop
     let options: Options
-    /// The members, with the API addresses learnt from their handshakes.
-    var members: [Member]
     var driver: RaftDriver<MasterCore>!
     var http: HTTPServer!
     /// Requests the core has not answered yet, and the watch streams it writes to.
@@ -68,7 +66,6 @@ public final class MasterServer {
     public init(loop: EventLoop, options: Options) throws {
         self.loop = loop
         self.options = options
-        members = options.members
         var peers: [NodeID: PeerTransport.Address] = [:]
         for member in options.members where member.id != options.id { peers[member.id] = member.peer }
         var driverOptions = RaftDriver<MasterCore>.Options(
@@ -140,16 +137,15 @@ public final class MasterServer {
         let id = nextRequestID
         nextRequestID += 1
         responders[id] = respond
-        core.request(id, request, nowNs: wallClockNs())
+        core.request(id, request, route: route, nowNs: wallClockNs())
         driver.processSoon()
     }
 
     /// A member's API address from its handshake. One that binds every interface (`0.0.0.0:P`)
     /// is reached at its peer address's host with port P.
     func learnAPIAddress(of member: NodeID, _ api: String) {
-        guard var address = PeerTransport.Address(parsing: api), let k = members.firstIndex(where: { $0.id == member }) else { return }
-        if address.host.isEmpty || address.host == "0.0.0.0" { address.host = members[k].peer.host }
-        members[k].api = address
+        guard var address = PeerTransport.Address(parsing: api), let peer = options.members.first(where: { $0.id == member })?.peer else { return }
+        if address.host.isEmpty || address.host == "0.0.0.0" { address.host = peer.host }
         core.learnAPIAddress(of: member, "\(address)")
     }
 
@@ -210,9 +206,9 @@ public final class MasterServer {
 
     func clusterStatus() -> String {
         let node = driver.node
-        let members = members.map { member -> String in
+        let members = options.members.map { member -> String in
             let reachable = member.id == options.id || driver.transport.isConnected(to: member.id)
-            return #"{"id":\#(member.id.rawValue),"peerAddress":"\#(member.peer)","apiAddress":"\#(member.api.map { "\($0)" } ?? "")","reachable":\#(reachable)}"#
+            return #"{"id":\#(member.id.rawValue),"peerAddress":"\#(member.peer)","apiAddress":"\#(core.apiAddress(of: member.id) ?? "")","reachable":\#(reachable)}"#
         }
         return #"{"id":\#(options.id.rawValue),"role":"\#(node.role.rawValue)","leader":\#(node.leader.map { "\($0.rawValue)" } ?? "null"),"term":\#(node.term),"commitIndex":\#(node.commitIndex),"appliedIndex":\#(core.store.appliedIndex),"members":[\#(members.joined(separator: ","))]}"#
     }

@@ -84,9 +84,6 @@ public final class RaftDriver<Core: HostedCore> {
     /// The Raft core (read only).
     public var node: RaftNode { core.host.node }
 
-    /// The Ready loop inside the core (read only).
-    public var host: RaftHost<Machine> { core.host }
-
     public func start() {
         transport.onMessage = { [unowned self] m in
             self.core.step(m)

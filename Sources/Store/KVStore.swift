@@ -82,7 +82,7 @@ public struct KVStore: Sendable {
     }
 
     /// How many client sessions the store holds.
-    public var sessionCount: Int { sessions.count }
+    var sessionCount: Int { sessions.count }
 
     mutating func execute(_ operation: KVRequest.Operation, at index: LogIndex) -> KVResult {
         switch operation {

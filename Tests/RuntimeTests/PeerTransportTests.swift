@@ -110,6 +110,19 @@ struct PeerTransportTests {
         revived.shutdown()
     }
 
+    /// The handshake carries the caller's API address; an over-long one, a truncated handshake or
+    /// one of another protocol version is refused with a reason.
+    @Test func handshakeCarriesTheAPIAddressAndRefusesBadOnes() throws {
+        let hello = Handshake(cluster: "c", node: NodeID(2), api: "10.0.0.2:8080")
+        #expect(try Handshake(decoding: hello.encoded()) == hello)
+        let long = Handshake(cluster: "c", node: NodeID(2), api: String(repeating: "a", count: 301)).encoded()
+        #expect(throws: DecodeError.self) { try Handshake(decoding: long) }
+        #expect(throws: DecodeError.self) { try Handshake(decoding: Array(hello.encoded().dropLast())) }
+        var old = hello.encoded()
+        old[4] = 1  // version 1 had no API address
+        #expect(throws: DecodeError.self) { try Handshake(decoding: old) }
+    }
+
     @Test func frameDecoderReassemblesAndRefuses() throws {
         var decoder = FrameDecoder(maxPayloadBytes: 100)
         let frame = Frame.encode([1, 2, 3, 4, 5])

@@ -41,7 +41,7 @@ final class RaftDriverTests {
     let root: String
     var drivers: [UInt64: Driver] = [:]
 
-    func applied(_ id: UInt64) -> [String]? { drivers[id]?.host.machine.strings }
+    func applied(_ id: UInt64) -> [String]? { drivers[id]?.core.machine.strings }
 
     init() {
         var template = Array("/tmp/bosun-driver-XXXXXX".utf8CString)
