@@ -134,6 +134,7 @@ public enum Admission {
             object[path: ["metadata", "name"]] = .string(prefix + suffix)
         }
         let name = object[path: ["metadata", "name"]]?.stringValue ?? ""
+        Defaulting.apply(type, &object)
 
         var errors: [FieldError] = []
         var unknown: [String] = []

@@ -113,3 +113,74 @@ public enum Quantity {
         return !exponent.isEmpty && exponent.allSatisfy { $0.isASCII && $0.isNumber }
     }
 }
+
+extension Quantity {
+    /// The quantity in thousandths of its unit (`"100m"` → 100, `"1Gi"` → 1,073,741,824,000), rounded
+    /// up as Kubernetes rounds requests; nil when the text is not a quantity. Saturates at `Int64.max`.
+    public static func milliValue(_ json: JSON?) -> Int64? {
+        switch json {
+        case .string(let text)?: return milliValue(text)
+        case .number(let text)?: return milliValue(text)
+        default: return nil
+        }
+    }
+
+    /// See `milliValue(_: JSON?)`.
+    public static func milliValue(_ text: String) -> Int64? {
+        guard isValid(text) else { return nil }
+        var rest = Substring(text)
+        let negative = rest.first == "-"
+        if rest.first == "+" || rest.first == "-" { rest = rest.dropFirst() }
+        let number = rest.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
+        let suffix = rest.dropFirst(number.count)
+        let parts = number.split(separator: ".", omittingEmptySubsequences: false)
+        // The digits as an integer and a power of ten: 1.5 = 15 × 10^-1; then thousandths.
+        var digits = Array(parts[0]) + (parts.count > 1 ? Array(parts[1]) : [])
+        var exponent = 3 - (parts.count > 1 ? parts[1].count : 0)
+        var binary: Int64 = 1
+        switch suffix {
+        case "": break
+        case "n": exponent -= 9
+        case "u": exponent -= 6
+        case "m": exponent -= 3
+        case "k": exponent += 3
+        case "M": exponent += 6
+        case "G": exponent += 9
+        case "T": exponent += 12
+        case "P": exponent += 15
+        case "E": exponent += 18
+        case "Ki": binary = 1 << 10
+        case "Mi": binary = 1 << 20
+        case "Gi": binary = 1 << 30
+        case "Ti": binary = 1 << 40
+        case "Pi": binary = 1 << 50
+        case "Ei": binary = 1 << 60
+        default: exponent += Int(suffix.dropFirst()) ?? 0  // e/E exponent, checked by isValid
+        }
+        while digits.first == "0", digits.count > 1 { digits.removeFirst() }
+        var value: Int64 = 0
+        for digit in digits {
+            let (shifted, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (added, overflow2) = shifted.addingReportingOverflow(Int64(digit.wholeNumberValue!))
+            if overflow1 || overflow2 { return negative ? Int64.min : Int64.max }
+            value = added
+        }
+        let (scaled, overflow) = value.multipliedReportingOverflow(by: binary)
+        if overflow { return negative ? Int64.min : Int64.max }
+        value = scaled
+        while exponent > 0 {
+            let (next, overflow) = value.multipliedReportingOverflow(by: 10)
+            if overflow { return negative ? Int64.min : Int64.max }
+            value = next
+            exponent -= 1
+        }
+        var roundUp = false
+        while exponent < 0 {
+            if value % 10 != 0 { roundUp = true }
+            value /= 10
+            exponent += 1
+        }
+        if roundUp { value += 1 }
+        return negative ? -value : value
+    }
+}
