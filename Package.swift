@@ -3,7 +3,7 @@ import PackageDescription
 
 /// Bosun: a small, highly available container orchestrator.
 ///
-/// Core targets (`Raft`, `Store`, `Master`, `Host`, `MasterCore`) are deterministic, synchronous state machines;
+/// Core targets (`Raft`, `Store`, `Master`, `Host`, `Control`, `MasterCore`) are deterministic, synchronous state machines;
 /// the simulator under `Simulation/` drives them against a simulated world.
 let package = Package(
     name: "Bosun",
@@ -16,7 +16,8 @@ let package = Package(
         .target(name: "Store", dependencies: ["Raft"], path: "Sources/Store"),
         .target(name: "Master", dependencies: ["Store"], path: "Sources/Master"),
         .target(name: "Host", dependencies: ["Raft", "Store"], path: "Sources/Host"),
-        .target(name: "MasterCore", dependencies: ["Host", "Master", "Raft", "Store"], path: "Sources/MasterCore"),
+        .target(name: "Control", dependencies: ["Master", "Raft"], path: "Sources/Control"),
+        .target(name: "MasterCore", dependencies: ["Control", "Host", "Master", "Raft", "Store"], path: "Sources/MasterCore"),
         .target(name: "CSystem", path: "Sources/CSystem"),
         .target(name: "Runtime", dependencies: ["Raft", "Store", "Host", "Master", "MasterCore", "CSystem"], path: "Sources/Runtime"),
         .executableTarget(name: "bosun", dependencies: ["Runtime", "Master", "Raft"], path: "Sources/bosun"),

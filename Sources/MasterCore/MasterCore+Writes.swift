@@ -20,15 +20,10 @@ extension MasterCore {
     /// after `writeTimeoutNs`. The waiter is registered before proposing: on a single master the
     /// entry commits and applies as soon as the host processes it.
     func propose(_ operation: KVRequest.Operation, _ id: RequestID, completion: @escaping (KVStore.Applied) -> Void) {
-        let sequence = takeSequence()
-        let deadline = nowNs + options.writeTimeoutNs
-        waitingWrites[sequence] = PendingWrite(request: id, completion: completion)
-        do throws(RaftNode.ProposeError) {
-            _ = try host.propose(KVRequest(client: session, sequence: sequence, operation: operation).encoded())
-            proposals += 1
-            writeDeadlines.append((deadline, sequence))
-        } catch {
-            waitingWrites[sequence] = nil
+        let timedOut = { [unowned self] in
+            respond(id, HTTPResponse.status(504, reason: "Timeout", message: "the write was not confirmed in time; its outcome is unknown"))
+        }
+        if let error = propose(operation, PendingWrite(completion: completion, timedOut: timedOut)) {
             switch error {
             case .notLeader, .transferInProgress: respond(id, unavailable("leadership is moving; retry"))
             case .tooManyUncommittedBytes:
@@ -37,12 +32,26 @@ extension MasterCore {
         }
     }
 
-    /// Answers 504 to the writes whose deadline passed: their outcome is unknown.
+    /// Proposes `operation` under this master's session; `waiting` hears how it ends. Returns
+    /// why the Raft core refused it, if it did.
+    func propose(_ operation: KVRequest.Operation, _ waiting: PendingWrite) -> RaftNode.ProposeError? {
+        let sequence = takeSequence()
+        waitingWrites[sequence] = waiting
+        do throws(RaftNode.ProposeError) {
+            _ = try host.propose(KVRequest(client: session, sequence: sequence, operation: operation).encoded())
+            proposals += 1
+            writeDeadlines.append((nowNs + options.writeTimeoutNs, sequence))
+            return nil
+        } catch {
+            waitingWrites[sequence] = nil
+            return error
+        }
+    }
+
+    /// Tells the writes whose deadline passed that their outcome is unknown.
     func expireWrites() {
         while nextWriteDeadline < writeDeadlines.count, writeDeadlines[nextWriteDeadline].deadlineNs <= nowNs {
-            if let write = waitingWrites.removeValue(forKey: writeDeadlines[nextWriteDeadline].sequence) {
-                respond(write.request, HTTPResponse.status(504, reason: "Timeout", message: "the write was not confirmed in time; its outcome is unknown"))
-            }
+            waitingWrites.removeValue(forKey: writeDeadlines[nextWriteDeadline].sequence)?.timedOut()
             nextWriteDeadline += 1
         }
         if nextWriteDeadline > 1024, nextWriteDeadline * 2 > writeDeadlines.count {
@@ -55,6 +64,7 @@ extension MasterCore {
     /// proposed the entry, if it is ours.
     func applied(_ entry: Entry, _ applied: KVStore.Applied) {
         recordChange(at: entry.index, applied)
+        observe(at: entry.index, applied)
         guard let request = applied.request, request.client == session,
             let waiting = waitingWrites.removeValue(forKey: request.sequence)
         else { return }

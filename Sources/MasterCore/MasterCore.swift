@@ -1,3 +1,4 @@
+import Control
 import Host
 import Master
 import Raft
@@ -40,6 +41,8 @@ public final class MasterCore {
         public var watchHistoryEvents = 10_000
         /// How often a watch that asked for bookmarks gets one.
         public var bookmarkIntervalNs: UInt64 = 30_000_000_000
+        /// The scheduler's and controllers' tunables (their planted bugs come from the Raft config).
+        public var control = ControlPlane.Options()
 
         public init(id: NodeID, members: [Member]) {
             self.id = id
@@ -61,10 +64,11 @@ public final class MasterCore {
         case forward(RequestID, HTTPRequest, api: String)
     }
 
-    /// A write waiting for its entry to apply on this master.
+    /// A write waiting for its entry to apply on this master: a client's, or the control plane's.
     struct PendingWrite {
-        let request: RequestID
         let completion: (KVStore.Applied) -> Void
+        /// Runs when the entry has not applied within `writeTimeoutNs`: its outcome is unknown.
+        let timedOut: () -> Void
     }
 
     /// Work waiting for its ReadIndex: a linearizable read, or a write to check again.
@@ -98,6 +102,12 @@ public final class MasterCore {
     var waitingReads: [UInt64: PendingRead] = [:]
     var nextReadContext: UInt64 = 1
     var proposedDefaultNamespace = false
+    /// The scheduler and controllers: fed every applied change, acting while this master leads.
+    public internal(set) var control: ControlPlane
+    /// The term the control plane acts in.
+    var controlTerm: Term = 0
+    /// Writes the control plane proposed.
+    public internal(set) var controlWrites: UInt64 = 0
     /// Entries this master proposed while leading.
     public internal(set) var proposals: UInt64 = 0
     /// Times the known leader changed.
@@ -114,6 +124,15 @@ public final class MasterCore {
         session = rng.next() | 1
         history = WatchHistory(capacity: options.watchHistoryEvents, startingAfter: host.machine.appliedIndex)
         nextBookmarkNs = nowNs + options.bookmarkIntervalNs
+        var controlOptions = options.control
+        controlOptions.plantedBugs = host.node.config.plantedBugs
+        control = ControlPlane(options: controlOptions)
+        control.rebuild(Self.items(of: host.machine))
+    }
+
+    /// Every stored item, for the control plane's view.
+    static func items(of store: KVStore) -> [(key: String, value: String, version: UInt64)] {
+        store.items.keys.map { key in (key, store.items[key]!.value, store.items[key]!.version) }
     }
 
     /// The replicated store, as applied on this master.
@@ -135,6 +154,7 @@ public final class MasterCore {
             nextBookmarkNs = self.nowNs + options.bookmarkIntervalNs
         }
         ensureDefaultNamespace()
+        runControlPlane()
     }
 
     public func step(_ message: Message) { host.step(message) }
@@ -163,6 +183,8 @@ public final class MasterCore {
     // MARK: Outputs
 
     public func process() -> [Output] {
+        route(host.process())
+        runControlPlane()
         route(host.process())
         return takeOutputs()
     }
@@ -200,6 +222,7 @@ public final class MasterCore {
             case .readReady(let read): serveRead(read)
             case .restored(let metadata):
                 history.reset(startingAfter: metadata.index)
+                control.rebuild(Self.items(of: store))
                 endWatches(APIError.gone("the state was replaced by a snapshot; list again"))
             case .send, .persist, .captureSnapshot, .adoptSnapshot, .discardSnapshot, .fatal:
                 outbox.append(.raft(output))
@@ -213,6 +236,7 @@ public final class MasterCore {
             lastLeader = soft.leader
         }
         if soft.role != .leader {
+            control.stepDown()
             failReads("leadership moved; retry")
             proposedDefaultNamespace = false  // The proposal may be lost; the next leader term retries.
         }

@@ -56,6 +56,19 @@ public struct PlantedBugs: OptionSet, Sendable, Hashable {
     public static let heartbeatKeepsTimerRunning = PlantedBugs(rawValue: 1 << 7)
     /// The master core resumes a watch from resourceVersion RV after RV+1, skipping one change.
     public static let watchResumesPastNext = PlantedBugs(rawValue: 1 << 8)
+    /// The scheduler binds a pod without the compare-and-swap on the version it read.
+    public static let bindWithoutCompareAndSwap = PlantedBugs(rawValue: 1 << 9)
+    /// The scheduler ignores what the pods already bound to a node request.
+    public static let schedulerIgnoresBoundPods = PlantedBugs(rawValue: 1 << 10)
+    /// The controllers start as soon as a master becomes leader, before an entry of its term
+    /// applied (its state may still miss committed writes).
+    public static let controllersActBeforeTermApplied = PlantedBugs(rawValue: 1 << 11)
+    /// A new leader does not restart the nodes' grace periods: it counts silence from before it led.
+    public static let keepNodeGraceAcrossLeaders = PlantedBugs(rawValue: 1 << 12)
+    /// The ReplicaSet controller counts pods being deleted as present.
+    public static let replicaSetCountsTerminatingPods = PlantedBugs(rawValue: 1 << 13)
+    /// A rolling update scales old ReplicaSets down without regard to `maxUnavailable`.
+    public static let rolloutIgnoresMaxUnavailable = PlantedBugs(rawValue: 1 << 14)
 
     /// Every planted bug with its command-line name, in a fixed order.
     public static let named: [(name: String, bug: PlantedBugs, summary: String)] = [
@@ -68,5 +81,11 @@ public struct PlantedBugs: OptionSet, Sendable, Hashable {
         ("follower-local-read", .followerLocalRead, "a follower serves a linearizable read from its own state"),
         ("heartbeat-keeps-timer-running", .heartbeatKeepsTimerRunning, "a follower's election timer ignores heartbeats"),
         ("watch-resumes-past-next", .watchResumesPastNext, "a watch resumed from RV starts after RV+1"),
+        ("bind-without-cas", .bindWithoutCompareAndSwap, "the scheduler binds without compare-and-swap"),
+        ("scheduler-ignores-bound-pods", .schedulerIgnoresBoundPods, "the scheduler ignores what bound pods request"),
+        ("controllers-act-before-term-applied", .controllersActBeforeTermApplied, "controllers start before the leader's term has an applied entry"),
+        ("keep-node-grace-across-leaders", .keepNodeGraceAcrossLeaders, "a new leader does not restart node grace periods"),
+        ("replicaset-counts-terminating-pods", .replicaSetCountsTerminatingPods, "the ReplicaSet controller counts terminating pods"),
+        ("rollout-ignores-max-unavailable", .rolloutIgnoresMaxUnavailable, "a rollout ignores maxUnavailable"),
     ]
 }

@@ -1,0 +1,172 @@
+import Master
+
+/// The Deployment controller: one ReplicaSet per pod template (`NAME-<pod-template-hash>`),
+/// rolled from old to new within `maxSurge` and `maxUnavailable` (or all at once for
+/// `Recreate`), numbered by revision, old ones kept up to `revisionHistoryLimit`; and the status
+/// `kubectl rollout status` reads.
+extension ControlPlane {
+    static let hashLabel = "pod-template-hash"
+
+    mutating func syncDeployment(_ key: String) {
+        guard let d = view.deployments[key], d.selector != nil, !d.meta.deleting else { return }
+        let work = Work.deployment(key)
+        let owned = view.replicaSets(ownedBy: d.meta.uid).sorted { ($0.meta.creationTimestamp, $0.meta.key) < ($1.meta.creationTimestamp, $1.meta.key) }
+        let newRS = owned.last { Self.withoutHash($0.template) == d.template }
+        let olds = owned.filter { $0.meta.key != newRS?.meta.key }
+        let maxRevision = owned.map(\.revision).max() ?? 0
+        defer { syncDeploymentStatus(d, newRS: newRS, all: owned) }
+        if d.paused { return }
+        guard let newRS else {
+            return createReplicaSet(for: d, olds: olds, revision: maxRevision + 1, work: work)
+        }
+        if olds.contains(where: { $0.revision > newRS.revision }) {
+            // Rolled back to an older template: it becomes the newest revision again.
+            var object = newRS.meta.object
+            object[path: ["metadata", "annotations", Self.revisionAnnotation]] = .string(String(maxRevision + 1))
+            return update(newRS.meta, .replicaSets, to: object, for: work, by: "deployment")
+        }
+        // Wait until every ReplicaSet's status counts what its spec asks: availability is then current.
+        let settled = owned.allSatisfy { $0.status["observedGeneration"]?.intValue ?? 0 >= $0.generation && $0.statusReplicas == $0.replicas }
+        if d.recreate {
+            if let old = olds.first(where: { $0.replicas > 0 }) { return scale(old, to: 0, work: work) }
+            if olds.contains(where: { rs in view.pods(ownedBy: rs.meta.uid).contains(where: \.isActive) }) { return }
+            if newRS.replicas != d.replicas { scale(newRS, to: d.replicas, work: work) }
+            return cleanUp(d, olds: olds, work: work)
+        }
+        let (surge, unavailable) = d.fenceposts
+        let total = owned.reduce(0) { $0 + $1.replicas }
+        if newRS.replicas > d.replicas { return scale(newRS, to: d.replicas, work: work) }
+        if newRS.replicas < d.replicas, total < d.replicas + surge {
+            return scale(newRS, to: newRS.replicas + min(d.replicas + surge - total, d.replicas - newRS.replicas), work: work)
+        }
+        let oldReplicas = olds.reduce(0) { $0 + $1.replicas }
+        if oldReplicas > 0, settled {
+            let minAvailable = options.plantedBugs.contains(.rolloutIgnoresMaxUnavailable) ? 0 : d.replicas - unavailable
+            scaleDownOld(olds, newRS: newRS, total: total, minAvailable: minAvailable, work: work)
+            return
+        }
+        if oldReplicas == 0 { cleanUp(d, olds: olds, work: work) }
+    }
+
+    /// Kubernetes' `reconcileOldReplicaSets`: first the old pods that are not available anyway,
+    /// then available ones down to `minAvailable`, oldest ReplicaSets first.
+    mutating func scaleDownOld(_ olds: [ReplicaSetFacts], newRS: ReplicaSetFacts, total: Int, minAvailable: Int, work: Work) {
+        let newUnavailable = max(0, newRS.replicas - newRS.availableReplicas)
+        var budget = total - minAvailable - newUnavailable
+        guard budget > 0 else { return }
+        var targets: [String: Int] = [:]
+        for rs in olds where rs.replicas > rs.availableReplicas && budget > 0 {
+            let down = min(budget, rs.replicas - rs.availableReplicas)
+            targets[rs.meta.key] = rs.replicas - down
+            budget -= down
+        }
+        let available = olds.reduce(newRS.availableReplicas) { $0 + $1.availableReplicas }
+        var more = available - minAvailable
+        for rs in olds where more > 0 {
+            let current = targets[rs.meta.key] ?? rs.replicas
+            let down = min(current, more, rs.availableReplicas)
+            if down > 0 { targets[rs.meta.key] = current - down }
+            more -= down
+        }
+        for rs in olds { if let target = targets[rs.meta.key], target != rs.replicas { scale(rs, to: target, work: work) } }
+    }
+
+    mutating func createReplicaSet(for d: DeploymentFacts, olds: [ReplicaSetFacts], revision: Int, work: Work) {
+        let hash = Self.templateHash(d.template)
+        var template = d.template
+        template[path: ["metadata", "labels", Self.hashLabel]] = .string(hash)
+        var selector = d.meta.object[path: ["spec", "selector"]] ?? [:]
+        selector[path: ["matchLabels", Self.hashLabel]] = .string(hash)
+        let (surge, _) = d.fenceposts
+        let total = olds.reduce(0) { $0 + $1.replicas }
+        let oldPodsRun = olds.contains { rs in rs.replicas > 0 || view.pods(ownedBy: rs.meta.uid).contains(where: \.isActive) }
+        let replicas = d.recreate ? (oldPodsRun ? 0 : d.replicas) : max(0, min(d.replicas, d.replicas + surge - total))
+        var labels = d.template[path: ["metadata", "labels"]] ?? [:]
+        labels[Self.hashLabel] = .string(hash)
+        let body: JSON = [
+            "metadata": [
+                "name": .string("\(d.meta.name)-\(hash)"), "labels": labels,
+                "annotations": [Self.revisionAnnotation: .string(String(revision)), "deployment.kubernetes.io/desired-replicas": .string(String(d.replicas)),
+                                "deployment.kubernetes.io/max-replicas": .string(String(d.replicas + surge))],
+                "ownerReferences": [OwnerRef.reference(to: d.meta.object)],
+            ],
+            "spec": ["replicas": .number(replicas), "minReadySeconds": .number(d.minReadySeconds), "selector": selector, "template": template],
+        ]
+        create(.replicaSets, in: d.meta.namespace, body, for: work, by: "deployment")
+    }
+
+    mutating func scale(_ rs: ReplicaSetFacts, to replicas: Int, work: Work) {
+        var object = rs.meta.object
+        object[path: ["spec", "replicas"]] = .number(replicas)
+        update(rs.meta, .replicaSets, to: object, for: work, by: "deployment")
+    }
+
+    /// Deletes old ReplicaSets scaled to zero beyond `revisionHistoryLimit`, oldest revision first.
+    mutating func cleanUp(_ d: DeploymentFacts, olds: [ReplicaSetFacts], work: Work) {
+        let idle = olds.filter { $0.replicas == 0 && $0.statusReplicas == 0 && !$0.meta.deleting }.sorted { ($0.revision, $0.meta.key) < ($1.revision, $1.meta.key) }
+        for rs in idle.prefix(max(0, idle.count - d.revisionHistoryLimit)) {
+            write(.delete(key: rs.meta.key, expectedVersion: rs.meta.version), for: work, by: "deployment")
+        }
+    }
+
+    mutating func syncDeploymentStatus(_ d: DeploymentFacts, newRS: ReplicaSetFacts?, all: [ReplicaSetFacts]) {
+        let replicas = all.reduce(0) { $0 + $1.statusReplicas }
+        let updated = newRS?.statusReplicas ?? 0
+        let ready = all.reduce(0) { $0 + $1.readyReplicas }
+        let available = all.reduce(0) { $0 + $1.availableReplicas }
+        let (_, unavailable) = d.fenceposts
+        var object = d.meta.object
+        var status = object["status"] ?? [:]
+        status["observedGeneration"] = .number(d.generation)
+        status["replicas"] = .number(replicas)
+        status["updatedReplicas"] = .number(updated)
+        status["readyReplicas"] = .number(ready)
+        status["availableReplicas"] = .number(available)
+        status["unavailableReplicas"] = .number(max(0, all.reduce(0) { $0 + $1.replicas } - available))
+        object["status"] = status
+        if available >= d.replicas - unavailable {
+            setCondition(&object, at: ["status", "conditions"], type: "Available", status: "True", reason: "MinimumReplicasAvailable",
+                         message: "Deployment has minimum availability.", updateTimeField: "lastUpdateTime")
+        } else {
+            setCondition(&object, at: ["status", "conditions"], type: "Available", status: "False", reason: "MinimumReplicasUnavailable",
+                         message: "Deployment does not have minimum availability.", updateTimeField: "lastUpdateTime")
+        }
+        if let newRS {
+            let name = JSON.quoted(newRS.meta.name)
+            let complete = updated == d.replicas && replicas == d.replicas && available == d.replicas && newRS.replicas == d.replicas
+            if d.paused {
+                setCondition(&object, at: ["status", "conditions"], type: "Progressing", status: "Unknown", reason: "DeploymentPaused",
+                             message: "Deployment is paused", updateTimeField: "lastUpdateTime")
+            } else if complete {
+                setCondition(&object, at: ["status", "conditions"], type: "Progressing", status: "True", reason: "NewReplicaSetAvailable",
+                             message: "ReplicaSet \(name) has successfully progressed.", updateTimeField: "lastUpdateTime")
+            } else {
+                setCondition(&object, at: ["status", "conditions"], type: "Progressing", status: "True", reason: "ReplicaSetUpdated",
+                             message: "ReplicaSet \(name) is progressing.", updateTimeField: "lastUpdateTime")
+            }
+        }
+        guard object != d.meta.object else { return }
+        update(d.meta, .deployments, status: true, to: object, for: .deployment(d.meta.key), by: "deployment")
+    }
+
+    /// A ReplicaSet's template without the `pod-template-hash` label, to compare with the
+    /// Deployment's.
+    static func withoutHash(_ template: JSON) -> JSON {
+        var template = template
+        template[path: ["metadata", "labels", hashLabel]] = nil
+        if template[path: ["metadata", "labels"]] == .object([:]) { template[path: ["metadata", "labels"]] = nil }
+        return template
+    }
+
+    /// Kubernetes' pod-template-hash: FNV-32a of the template, its decimal digits encoded with
+    /// the alphabet of generated names (`SafeEncodeString`).
+    static func templateHash(_ template: JSON) -> String {
+        var hash: UInt32 = 2_166_136_261
+        for byte in template.text.utf8 {
+            hash ^= UInt32(byte)
+            hash = hash &* 16_777_619
+        }
+        let alphabet = Array("bcdfghjklmnpqrstvwxz2456789")
+        return String(String(hash).unicodeScalars.map { alphabet[Int($0.value) % alphabet.count] })
+    }
+}

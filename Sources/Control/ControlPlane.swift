@@ -1,0 +1,255 @@
+import Master
+import Raft
+
+/// The scheduler and the controllers as one deterministic state machine (DESIGN §2), run by the
+/// master core on the Raft leader only. Raft leadership *is* controller leadership: there is no
+/// second election on top.
+///
+/// Inputs: every change the master applies (`observe`, on every master, so a new leader's view
+/// is current at once), the start and end of leadership, the outcome of each write, and `now`.
+/// Output: `ControlWrite`s, each conditional on the resourceVersion its decision read, so a write
+/// based on stale state or made by a deposed leader fails and is decided again, never
+/// overwrites. Work comes from changes (each change marks what it concerns) and a periodic
+/// resync, so the work per change does not grow with the cluster.
+public struct ControlPlane {
+    /// Tunables.
+    public struct Options: Sendable {
+        /// A node whose Lease is not renewed for this long is marked unreachable.
+        public var nodeGracePeriodNs: UInt64 = 5_000_000_000
+        /// Everything is looked at again this often, whether or not it changed.
+        public var resyncIntervalNs: UInt64 = 30_000_000_000
+        /// Writes decided per round at most (more wait for the next round).
+        public var maxWritesPerRound = 512
+        public var plantedBugs: PlantedBugs = []
+
+        public init() {}
+    }
+
+    /// The annotation that numbers a Deployment's ReplicaSets.
+    public static let revisionAnnotation = "deployment.kubernetes.io/revision"
+
+    public private(set) var view = ClusterView()
+    /// Acting: this master leads and has applied an entry of its own term.
+    public private(set) var leading = false
+    let options: Options
+    var nowNs: UInt64 = 0
+    /// What to look at in the next round.
+    var dirty: Set<Work> = []
+    /// Writes in flight per work item: the item waits for them before it is decided again (the
+    /// ReplicaSet controller's "expectations").
+    var busy: [Work: Int] = [:]
+    var inFlight: [UInt64: InFlight] = [:]
+    /// What binds in flight add to each node (kube-scheduler's assumed pods).
+    var assumed: [String: Resources] = [:]
+    /// Unschedulable pods, tried again when a node or a bound pod changes.
+    var waitingForChange: Set<String> = []
+    /// Work due at a time (availability after `minReadySeconds`, node grace periods, evictions).
+    var timers: [(atNs: UInt64, work: Work)] = []
+    /// When this leader last heard from each node (its Lease renewed), or first saw it.
+    var lastHeardNs: [String: UInt64] = [:]
+    var nextResyncNs: UInt64 = 0
+    var nextWriteID: UInt64 = 1
+    var scheduleStart = 0
+    /// The writes of the round being decided, and the stamp source for new objects.
+    var round: [ControlWrite] = []
+    var makeStamp: (() -> WriteStamp)? = nil
+
+    struct InFlight {
+        var work: Work
+        var binding: (node: String, requests: Resources)?
+    }
+
+    public init(options: Options = Options()) {
+        self.options = options
+    }
+
+    // MARK: Inputs
+
+    /// The master applied a change to `key` (nil: deleted) at `version`.
+    public mutating func observe(key: String, value: String?, version: UInt64) {
+        guard ClusterView.reads(key) else { return }
+        let object = value.flatMap { try? JSONParser.parse(Array($0.utf8)) }
+        let previous = view.set(key, object, version: version)
+        if leading { markChanged(key, previous) }
+    }
+
+    /// Replaces the view with a whole state (after a snapshot is restored).
+    public mutating func rebuild(_ items: [(key: String, value: String, version: UInt64)]) {
+        view = ClusterView()
+        for item in items where ClusterView.reads(item.key) {
+            view.set(item.key, try? JSONParser.parse(Array(item.value.utf8)), version: item.version)
+        }
+        if leading { lead(nowNs: nowNs) }
+    }
+
+    /// Leadership is confirmed (an entry of this term applied): act from now on. Every node's
+    /// grace period starts anew here, from this leader's own first observation.
+    public mutating func lead(nowNs: UInt64) {
+        stepDown()
+        leading = true
+        self.nowNs = nowNs
+        nextResyncNs = nowNs + options.resyncIntervalNs
+        let restartGrace = !options.plantedBugs.contains(.keepNodeGraceAcrossLeaders)
+        for name in view.nodeNames { lastHeardNs[name] = restartGrace ? nowNs : 0 }
+        markEverything()
+    }
+
+    /// Leadership is lost: pending work is dropped, not carried into a later term.
+    public mutating func stepDown() {
+        leading = false
+        dirty = []
+        busy = [:]
+        inFlight = [:]
+        assumed = [:]
+        waitingForChange = []
+        timers = []
+        lastHeardNs = [:]
+    }
+
+    /// A write ended: applied (`succeeded`), or refused, conflicted or timed out. Its work item is
+    /// decided again when it failed; when it applied, the change itself marked what it concerns.
+    public mutating func finished(_ id: UInt64, succeeded: Bool) {
+        guard let write = inFlight.removeValue(forKey: id) else { return }
+        busy[write.work, default: 1] -= 1
+        if busy[write.work] == 0 { busy[write.work] = nil }
+        if let binding = write.binding {
+            assumed[binding.node] = assumed[binding.node, default: Resources()] - binding.requests
+        }
+        if !succeeded { dirty.insert(write.work) }
+    }
+
+    /// Decides what to write now. `stamp` gives each new object its uid, time and name suffix.
+    public mutating func reconcile(nowNs: UInt64, stamp: () -> WriteStamp) -> [ControlWrite] {
+        guard leading else { return [] }
+        self.nowNs = max(self.nowNs, nowNs)
+        if self.nowNs >= nextResyncNs {
+            nextResyncNs = self.nowNs + options.resyncIntervalNs
+            markEverything()
+        }
+        while let first = timers.first, first.atNs <= self.nowNs {
+            timers.removeFirst()
+            dirty.insert(first.work)
+        }
+        guard !dirty.isEmpty else { return [] }
+        return withoutActuallyEscaping(stamp) { stamp in
+            makeStamp = stamp
+            defer { makeStamp = nil }
+            round = []
+            for work in dirty.sorted() where round.count < options.maxWritesPerRound && busy[work] == nil {
+                dirty.remove(work)
+                switch work {
+                case .collect(let key): collect(key)
+                case .deployment(let key): syncDeployment(key)
+                case .replicaSet(let key): syncReplicaSet(key)
+                case .schedule(let key): schedule(key)
+                case .node(let name): syncNode(name)
+                }
+            }
+            defer { round = [] }
+            return round
+        }
+    }
+
+    /// Writes in flight.
+    public var writesInFlight: Int { inFlight.count }
+
+    // MARK: Helpers for the controllers
+
+    /// Queues a write decided for `work`.
+    mutating func write(_ operation: ControlWrite.Operation, for work: Work, by controller: String,
+                        binding: (node: String, requests: Resources)? = nil) {
+        let id = nextWriteID
+        nextWriteID += 1
+        round.append(ControlWrite(id: id, operation: operation, controller: controller))
+        inFlight[id] = InFlight(work: work, binding: binding)
+        busy[work, default: 0] += 1
+        if let binding { assumed[binding.node] = assumed[binding.node, default: Resources()] + binding.requests }
+    }
+
+    mutating func stamp() -> WriteStamp { makeStamp!() }
+
+    /// Looks at `work` again at `atNs`.
+    mutating func after(_ atNs: UInt64, _ work: Work) {
+        let at = timers.partitioningIndex { $0.atNs > atNs }
+        timers.insert((atNs, work), at: at)
+    }
+
+    var nowSeconds: Int64 { Int64(nowNs / 1_000_000_000) }
+
+    /// Everything, as after a restart or a resync.
+    mutating func markEverything() {
+        for key in view.replicaSets.keys { dirty.insert(.replicaSet(key)) }
+        for key in view.deployments.keys { dirty.insert(.deployment(key)) }
+        for name in view.nodeNames { dirty.insert(.node(name)) }
+        for (key, pod) in view.pods {
+            if pod.nodeName == nil { dirty.insert(.schedule(key)) }
+            if let owner = pod.meta.controller, !view.ownerExists(owner.uid) { dirty.insert(.collect(key)) }
+        }
+        for (key, rs) in view.replicaSets {
+            if let owner = rs.meta.controller, !view.ownerExists(owner.uid) { dirty.insert(.collect(key)) }
+        }
+        waitingForChange = []
+    }
+
+    /// Marks what a change concerns.
+    mutating func markChanged(_ key: String, _ previous: ClusterView.Previous) {
+        switch previous {
+        case .pod(let old):
+            let new = view.pods[key]
+            for owner in [old?.meta.controller, new?.meta.controller].compactMap({ $0 }) {
+                if let ownerKey = view.ownerKeys[owner.uid], ownerKey.hasPrefix("replicasets/") { dirty.insert(.replicaSet(ownerKey)) }
+            }
+            if let new {
+                if new.nodeName == nil, !waitingForChange.contains(key) { dirty.insert(.schedule(key)) }
+                if new.meta.controller == nil { markReplicaSetsSelecting(new) }
+                if let owner = new.meta.controller, !view.ownerExists(owner.uid) { dirty.insert(.collect(key)) }
+                if let node = new.nodeName, new.meta.deleting || new.isTerminal { dirty.insert(.node(node)) }
+            }
+            // Resources freed or a node's pods changed: unschedulable pods may fit now.
+            if old?.nodeName != nil, new == nil || new!.nodeName == nil || !new!.holdsResources { retryUnschedulable() }
+            if new == nil { waitingForChange.remove(key) }
+        case .replicaSet(let old):
+            let new = view.replicaSets[key]
+            if new != nil { dirty.insert(.replicaSet(key)) }
+            if let owner = (new ?? old)?.meta.controller, let ownerKey = view.ownerKeys[owner.uid] { dirty.insert(.deployment(ownerKey)) }
+            if new == nil, let old { markDependents(of: old.meta.uid) }
+            if let owner = new?.meta.controller, !view.ownerExists(owner.uid) { dirty.insert(.collect(key)) }
+        case .deployment(let old):
+            if view.deployments[key] != nil { dirty.insert(.deployment(key)) } else if let old { markDependents(of: old.meta.uid) }
+        case .node:
+            let name = String(key.dropFirst("nodes//".count))
+            if view.nodes[name] != nil {
+                if lastHeardNs[name] == nil { lastHeardNs[name] = nowNs }
+                dirty.insert(.node(name))
+            } else {
+                lastHeardNs[name] = nil
+                for pod in view.pods(on: name) { dirty.insert(.collect(pod.meta.key)) }
+            }
+            retryUnschedulable()
+        case .lease(let old):
+            let name = String(key.dropFirst(ClusterView.leasePrefix.count))
+            if let renewed = view.leaseRenewals[name], renewed != old {
+                lastHeardNs[name] = nowNs
+                dirty.insert(.node(name))
+            }
+        case .none: break
+        }
+    }
+
+    mutating func markDependents(of uid: String) {
+        for pod in view.pods(ownedBy: uid) { dirty.insert(.collect(pod.meta.key)) }
+        for rs in view.replicaSets(ownedBy: uid) { dirty.insert(.collect(rs.meta.key)) }
+    }
+
+    /// An unowned pod changed: the ReplicaSets of its namespace that select it may adopt it.
+    mutating func markReplicaSetsSelecting(_ pod: PodFacts) {
+        for (key, rs) in view.replicaSets where rs.meta.namespace == pod.meta.namespace {
+            if rs.selector?.matches(pod.meta.labels) == true { dirty.insert(.replicaSet(key)) }
+        }
+    }
+
+    mutating func retryUnschedulable() {
+        for key in waitingForChange { dirty.insert(.schedule(key)) }
+        waitingForChange = []
+    }
+}
