@@ -21,8 +21,7 @@ public struct ClusterView: Sendable {
     /// Pods bound to each node.
     private(set) var podsByNode: [String: Set<String>] = [:]
     /// What the bound, unfinished pods of each node request, and the host ports they hold.
-    private(set) var requested: [String: Resources] = [:]
-    private(set) var portsInUse: [String: [HostPort: Int]] = [:]
+    private(set) var load: [String: NodeLoad] = [:]
     /// ReplicaSet keys by the uid of their controller.
     private(set) var replicaSetsByOwner: [String: Set<String>] = [:]
     /// Every owner kind's object key by uid: Deployments and ReplicaSets.
@@ -106,10 +105,7 @@ public struct ClusterView: Sendable {
         }
         if let node = pod.nodeName {
             podsByNode[node, default: []].insert(pod.meta.key)
-            if pod.holdsResources {
-                requested[node, default: Resources()] = requested[node, default: Resources()] + pod.requests
-                for port in pod.hostPorts { portsInUse[node, default: [:]][port, default: 0] += 1 }
-            }
+            if pod.holdsResources { load[node, default: NodeLoad()].add(pod) }
         }
     }
 
@@ -122,13 +118,7 @@ public struct ClusterView: Sendable {
         }
         if let node = pod.nodeName {
             podsByNode[node]?.remove(pod.meta.key)
-            if pod.holdsResources {
-                requested[node] = requested[node, default: Resources()] - pod.requests
-                for port in pod.hostPorts {
-                    portsInUse[node]?[port, default: 1] -= 1
-                    if portsInUse[node]?[port] == 0 { portsInUse[node]?[port] = nil }
-                }
-            }
+            if pod.holdsResources { load[node]?.remove(pod) }
         }
     }
 

@@ -40,7 +40,7 @@ public struct ControlPlane {
     var busy: [Work: Int] = [:]
     var inFlight: [UInt64: InFlight] = [:]
     /// What binds in flight add to each node (kube-scheduler's assumed pods).
-    var assumed: [String: Resources] = [:]
+    var assumed: [String: NodeLoad] = [:]
     /// Unschedulable pods, tried again when a node or a bound pod changes.
     var waitingForChange: Set<String> = []
     /// Work due at a time (availability after `minReadySeconds`, node grace periods, evictions).
@@ -56,7 +56,7 @@ public struct ControlPlane {
 
     struct InFlight {
         var work: Work
-        var binding: (node: String, requests: Resources)?
+        var binding: (node: String, pod: PodFacts)?
     }
 
     public init(options: Options = Options()) {
@@ -112,9 +112,7 @@ public struct ControlPlane {
         guard let write = inFlight.removeValue(forKey: id) else { return }
         busy[write.work, default: 1] -= 1
         if busy[write.work] == 0 { busy[write.work] = nil }
-        if let binding = write.binding {
-            assumed[binding.node] = assumed[binding.node, default: Resources()] - binding.requests
-        }
+        if let binding = write.binding { assumed[binding.node]?.remove(binding.pod) }
         if !succeeded { dirty.insert(write.work) }
     }
 
@@ -157,13 +155,13 @@ public struct ControlPlane {
 
     /// Queues a write decided for `work`.
     mutating func write(_ operation: ControlWrite.Operation, for work: Work, by controller: String,
-                        binding: (node: String, requests: Resources)? = nil) {
+                        binding: (node: String, pod: PodFacts)? = nil) {
         let id = nextWriteID
         nextWriteID += 1
         round.append(ControlWrite(id: id, operation: operation, controller: controller))
         inFlight[id] = InFlight(work: work, binding: binding)
         busy[work, default: 0] += 1
-        if let binding { assumed[binding.node] = assumed[binding.node, default: Resources()] + binding.requests }
+        if let binding { assumed[binding.node, default: NodeLoad()].add(binding.pod) }
     }
 
     mutating func stamp() -> WriteStamp { makeStamp!() }

@@ -43,3 +43,29 @@ public struct Resources: Equatable, Sendable {
         return names
     }
 }
+
+/// What the pods on one node hold: their requests and host ports, and how many of them each
+/// controller has there (for spreading).
+struct NodeLoad: Sendable {
+    var requested = Resources()
+    var ports: [HostPort: Int] = [:]
+    var byController: [String: Int] = [:]
+
+    mutating func add(_ pod: PodFacts) {
+        requested = requested + pod.requests
+        for port in pod.hostPorts { ports[port, default: 0] += 1 }
+        if let uid = pod.meta.controller?.uid { byController[uid, default: 0] += 1 }
+    }
+
+    mutating func remove(_ pod: PodFacts) {
+        requested = requested - pod.requests
+        if let uid = pod.meta.controller?.uid {
+            byController[uid, default: 1] -= 1
+            if byController[uid] == 0 { byController[uid] = nil }
+        }
+        for port in pod.hostPorts {
+            ports[port, default: 1] -= 1
+            if ports[port] == 0 { ports[port] = nil }
+        }
+    }
+}

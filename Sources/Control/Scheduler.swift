@@ -15,15 +15,15 @@ public enum Scheduler {
 
     /// How many feasible nodes to find before scoring (kube-scheduler's adaptive
     /// `percentageOfNodesToScore`: all of a small cluster, at least 100, 50 % falling to 5 %).
-    static func feasibleNodesToFind(_ total: Int) -> Int {
+    public static func feasibleNodesToFind(_ total: Int) -> Int {
         if total < 100 { return total }
         let percent = max(5, 50 - total / 125)
         return max(100, total * percent / 100)
     }
 
     /// Decides for `pod`, looking at nodes from `start` on (rotated so that work spreads);
-    /// `extra` is what binds in flight add to nodes (the scheduler's assumed pods).
-    static func decide(_ pod: PodFacts, view: ClusterView, nodeNames: [String], start: Int, extra: [String: Resources],
+    /// `assumed` is what binds in flight add to nodes (the scheduler's assumed pods).
+    static func decide(_ pod: PodFacts, view: ClusterView, nodeNames: [String], start: Int, assumed: [String: NodeLoad],
                        ignoreBound: Bool = false) -> Decision {
         let total = nodeNames.count
         let wanted = feasibleNodesToFind(total)
@@ -31,8 +31,9 @@ public enum Scheduler {
         var reasons: [String: Int] = [:]
         for step in 0..<total where feasible.count < wanted {
             let node = view.nodes[nodeNames[(start + step) % total]]!
-            let used = ignoreBound ? Resources() : view.requested[node.meta.name, default: Resources()] + extra[node.meta.name, default: Resources()]
-            if let why = filter(pod, node, used: used, ports: view.portsInUse[node.meta.name] ?? [:]) {
+            let bound = view.load[node.meta.name] ?? NodeLoad(), inFlight = assumed[node.meta.name] ?? NodeLoad()
+            let used = ignoreBound ? Resources() : bound.requested + inFlight.requested
+            if let why = filter(pod, node, used: used, ports: [bound.ports, inFlight.ports]) {
                 for reason in why { reasons[reason, default: 0] += 1 }
             } else {
                 feasible.append(node)
@@ -43,23 +44,23 @@ public enum Scheduler {
             let message = total == 0 ? "no nodes available to schedule pods" : "0/\(total) nodes are available: \(listed.joined(separator: ", "))."
             return .unschedulable(message: message)
         }
-        // Spreading: how many pods of the same controller each node has.
-        var siblings: [String: Int] = [:]
-        if let owner = pod.meta.controller {
-            for sibling in view.pods(ownedBy: owner.uid) where sibling.isActive { if let n = sibling.nodeName { siblings[n, default: 0] += 1 } }
+        // Spreading: how many pods of the same controller each feasible node has (or will have).
+        let owner = pod.meta.controller?.uid
+        let siblings = feasible.map { node in
+            owner.map { (view.load[node.meta.name]?.byController[$0] ?? 0) + (assumed[node.meta.name]?.byController[$0] ?? 0) } ?? 0
         }
-        let maxSiblings = feasible.map { siblings[$0.meta.name] ?? 0 }.max() ?? 0
+        let maxSiblings = siblings.max() ?? 0
         var best: (node: String, score: Int64)? = nil
-        for node in feasible {
-            let used = view.requested[node.meta.name, default: Resources()] + extra[node.meta.name, default: Resources()]
-            let score = self.score(pod, node, used: used, siblings: siblings[node.meta.name] ?? 0, maxSiblings: maxSiblings)
+        for (i, node) in feasible.enumerated() {
+            let used = (view.load[node.meta.name]?.requested ?? Resources()) + (assumed[node.meta.name]?.requested ?? Resources())
+            let score = self.score(pod, node, used: used, siblings: siblings[i], maxSiblings: maxSiblings)
             if best == nil || score > best!.score { best = (node.meta.name, score) }
         }
         return .bind(node: best!.node)
     }
 
     /// Why `node` cannot take `pod` (kube-scheduler's reasons, first failing filter only), or nil.
-    static func filter(_ pod: PodFacts, _ node: NodeFacts, used: Resources, ports: [HostPort: Int]) -> [String]? {
+    static func filter(_ pod: PodFacts, _ node: NodeFacts, used: Resources, ports: [[HostPort: Int]]) -> [String]? {
         if node.unschedulable, !pod.tolerations.contains(where: { $0.tolerates(Taint(key: "node.kubernetes.io/unschedulable", effect: "NoSchedule")) }) {
             return ["node(s) were unschedulable"]
         }
@@ -77,7 +78,7 @@ public enum Scheduler {
         let selectorFits = pod.nodeSelector.allSatisfy { labels[$0.key] == $0.value }
         let affinityFits = pod.affinityTerms.isEmpty || pod.affinityTerms.contains { term in !term.isEmpty && term.allSatisfy { $0.matches(labels) } }
         if !selectorFits || !affinityFits { return ["node(s) didn't match Pod's node affinity/selector"] }
-        if pod.hostPorts.contains(where: { ports[$0] != nil }) { return ["node(s) didn't have free ports for the requested pod ports"] }
+        if pod.hostPorts.contains(where: { port in ports.contains { $0[port] != nil } }) { return ["node(s) didn't have free ports for the requested pod ports"] }
         let short = (used + pod.requests).exceeding(node.allocatable)
         if !short.isEmpty { return short.map { $0 == "pods" ? "Too many pods" : "Insufficient \($0)" } }
         return nil
