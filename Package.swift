@@ -23,7 +23,7 @@ let package = Package(
         .executableTarget(name: "bosun", dependencies: ["Runtime", "Master", "Raft"], path: "Sources/bosun"),
         .target(
             name: "BosunSimulation",
-            dependencies: ["Raft", "Store", "Host", "Master", "MasterCore"],
+            dependencies: ["Control", "Raft", "Store", "Host", "Master", "MasterCore"],
             path: "Simulation/BosunSimulation"
         ),
         .executableTarget(

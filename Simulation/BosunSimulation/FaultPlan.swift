@@ -50,6 +50,14 @@ struct FaultPlan: CustomStringConvertible {
     var watchers = 1
     var keys = 3
     var thinkTimeMeanNs: UInt64 = 20_000_000
+    /// The control-plane world: node agents, operators and their Deployments (none when off).
+    var agents = 0
+    var operators = 0
+    var deployments = 1
+    var operatorThinkNs: UInt64 = 1_000_000_000
+    /// How often an agent stops (nil: never), and for how long at most.
+    var agentStopIntervalNs: UInt64?
+    var agentStopMaxMs: UInt64 = 10_000
 
     init(nodes: Int, bugs: PlantedBugs, rng: inout SplitMix64) {
         raft = RaftConfig()
@@ -100,6 +108,19 @@ struct FaultPlan: CustomStringConvertible {
         if rng.chance(0.3) { slowFsyncRate = rng.uniform(0.0...0.05) }
     }
 
+    /// Draws the control-plane world from its own generator, so the masters' faults of a seed
+    /// are the same with it or without it.
+    mutating func drawControlPlane(rng: inout SplitMix64) {
+        agents = Int(rng.uniform(3...10))
+        operators = Int(rng.uniform(1...2))
+        deployments = Int(rng.uniform(1...2))
+        operatorThinkNs = rng.uniform(200...2_000) * 1_000_000
+        if rng.chance(0.6) {
+            agentStopIntervalNs = rng.uniform(2_000...15_000) * 1_000_000
+            agentStopMaxMs = rng.uniform(2_000...15_000)
+        }
+    }
+
     var description: String {
         func ms(_ ns: UInt64?) -> String { ns.map { "\($0 / 1_000_000)ms" } ?? "off" }
         func pct(_ p: Double) -> String { "\(Int(p * 1000 + 0.5) / 10)%" }
@@ -108,5 +129,6 @@ struct FaultPlan: CustomStringConvertible {
             + "crashAfterSync=\(pct(crashAfterSyncRate)) crashNewLeader=\(pct(crashNewLeaderRate)) crashAfterAppend=\(pct(crashAfterAppendRate)) "
             + "tear=\(pct(tearProbability)) pauses=\(ms(pauseIntervalNs)) transfers=\(ms(transferIntervalNs)) isolations=\(ms(isolationIntervalNs)) clients=\(clients) keys=\(keys) "
             + "appendBytes=\(raft.maxAppendBytes) inflight=\(raft.maxInflightAppends) snapshotEvery=\(snapshotEveryEntries)"
+            + (agents == 0 ? "" : " agents=\(agents) operators=\(operators) deployments=\(deployments) agentStops=\(ms(agentStopIntervalNs))")
     }
 }

@@ -40,11 +40,14 @@ struct SimNode {
 enum Asker: Equatable, CustomStringConvertible {
     case client(Int)
     case watcher(Int)
+    /// A node agent or an operator of the control-plane world.
+    case caller(CallerID)
 
     var description: String {
         switch self {
         case .client(let c): "client \(c)"
         case .watcher(let w): "watcher \(w)"
+        case .caller(let id): id.description
         }
     }
 }
@@ -85,6 +88,12 @@ enum SimEvent {
     case rejoin(follower: Int, leader: Int, term: Term, epoch: Int)
     case rejoinCheck(follower: Int, leader: Int, term: Term, epoch: Int)
     case transferCheck(leader: Int, term: Term, target: Int, epoch: Int)
+    case callerTimeout(CallerID, attempt: UInt64)
+    case callerResend(CallerID, attempt: UInt64)
+    case agentBeat(agent: Int, generation: Int)
+    case agentStop
+    case agentStart(agent: Int)
+    case operatorStart(operatorClient: Int)
 
     var tag: UInt64 {
         switch self {
@@ -118,6 +127,12 @@ enum SimEvent {
         case .watchEnded: 23
         case .watcherStart: 24
         case .watcherTimeout: 25
+        case .callerTimeout: 31
+        case .callerResend: 32
+        case .agentBeat: 33
+        case .agentStop: 34
+        case .agentStart: 35
+        case .operatorStart: 36
         }
     }
 }

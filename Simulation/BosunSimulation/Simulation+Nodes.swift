@@ -73,6 +73,7 @@ extension Simulation {
         }
         guard !failed else { return }
         do { try checkApplied(i) } catch { fail(error) }
+        if !agents.isEmpty, let v = controlChecker.advance(oracle.committed, nowNs: nowNs) { fail(v) }
     }
 
     /// State machine safety for what the node applied since the last look: each entry is the

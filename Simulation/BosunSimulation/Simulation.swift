@@ -18,7 +18,10 @@ public struct SimulationOptions: Sendable {
     /// Print every event as it happens (for reading a failure in full).
     public var printEvents = false
     /// A seed that needs more events than this is stuck in a livelock.
-    public var maxEvents = 1_000_000
+    public var maxEvents = 2_000_000
+    /// Run the control-plane world too: node agents, operators, and the scheduler's and
+    /// controllers' oracles.
+    public var controlPlane = true
 
     public init(seed: UInt64, nodes: Int = 3, bugs: PlantedBugs = []) {
         self.seed = seed
@@ -64,6 +67,9 @@ public struct SeedReport: Sendable {
         public var watchRelists = 0
         public var transfers = 0
         public var isolations = 0
+        public var agentStops = 0
+        /// Pods bound in the committed history.
+        public var podsBound = 0
     }
 }
 
@@ -83,6 +89,12 @@ public final class Simulation {
     var lastApplied: [LogIndex]
     var clients: [SimClient] = []
     var watchers: [SimWatcher] = []
+    var agents: [SimAgent] = []
+    var operators: [SimOperator] = []
+    /// The node an operator cordoned, if any (one at a time).
+    var cordoned: String?
+    var controlChecker = ControlChecker(nodeGraceNs: Simulation.nodeGraceNs)
+    var clusterRng: SplitMix64
     var history: [CompletedOperation] = []
     var oracle: Oracle
     var networkRng: SplitMix64
@@ -102,6 +114,9 @@ public final class Simulation {
     /// How long the converged cluster must then run without a term change.
     let quietStretchNs: UInt64 = 2_000_000_000
     var convergedTerms: [Term] = []
+    /// How long after the quiet stretch a cluster that keeps writing may take to be seen converged.
+    let quietSettleNs: UInt64 = 1_000_000_000
+    var quietDeadlineNs: UInt64 = 0
     var finished = false
     var violation: Violation?
     /// Set with `violation`; cheap to test on every event.
@@ -128,7 +143,13 @@ public final class Simulation {
         workloadRng = root.derived(4)
         nodeSeedRng = root.derived(5)
         var planRng = root.derived(6)
-        plan = FaultPlan(nodes: options.nodes, bugs: options.bugs, rng: &planRng)
+        var plan = FaultPlan(nodes: options.nodes, bugs: options.bugs, rng: &planRng)
+        clusterRng = root.derived(7)
+        if options.controlPlane {
+            var controlPlanRng = root.derived(8)
+            plan.drawControlPlane(rng: &controlPlanRng)
+        }
+        self.plan = plan
         oracle = Oracle(nodes: options.nodes)
         blocked = Array(repeating: Array(repeating: false, count: options.nodes), count: options.nodes)
         core = Array(repeating: true, count: options.nodes)
@@ -147,6 +168,12 @@ public final class Simulation {
         }
         for w in 0..<plan.watchers {
             watchers.append(SimWatcher(target: (w + 1) % options.nodes))
+        }
+        for a in 0..<plan.agents {
+            agents.append(SimAgent(name: "node-\(a + 1)", caller: SimCaller(target: a % options.nodes), startDelayNs: clusterRng.uniform(0...2_000) * 1_000_000))
+        }
+        for o in 0..<plan.operators {
+            operators.append(SimOperator(caller: SimCaller(target: (o + 2) % options.nodes)))
         }
     }
 
@@ -171,6 +198,13 @@ public final class Simulation {
         for w in watchers.indices {
             schedule(after: workloadRng.uniform(0...500_000_000), .watcherStart(watcher: w))
         }
+        for a in agents.indices {
+            schedule(after: clusterRng.uniform(0...Self.agentBeatNs), .agentBeat(agent: a, generation: 0))
+        }
+        for o in operators.indices {
+            schedule(after: clusterRng.uniform(0...1_000_000_000), .operatorStart(operatorClient: o))
+        }
+        if let interval = plan.agentStopIntervalNs { schedule(after: clusterRng.exponential(meanNs: interval), .agentStop) }
         if let interval = plan.partitionIntervalNs { schedule(after: faultRng.exponential(meanNs: interval), .partitionStart) }
         if let interval = plan.crashIntervalNs { schedule(after: faultRng.exponential(meanNs: interval), .crash) }
         if let interval = plan.pauseIntervalNs { schedule(after: faultRng.exponential(meanNs: interval), .pause) }
@@ -198,6 +232,7 @@ public final class Simulation {
             violation = finalChecks()
         }
         stats.committedEntries = oracle.committedIndex
+        stats.podsBound = controlChecker.podsBound
         return SeedReport(
             seed: options.seed, nodes: options.nodes, violation: violation, traceHash: trace.hex,
             simulatedNs: nowNs, events: eventCount, recentEvents: recentDescriptions(), faults: plan.description, stats: stats)
@@ -251,6 +286,20 @@ public final class Simulation {
             clientReceived(c, attempt: attempt, response)
         case .reply(.watcher(let w), let attempt, let response):
             watcherReceived(w, attempt: attempt, response)
+        case .reply(.caller(let id), let attempt, let response):
+            callerReceived(id, attempt: attempt, response)
+        case .callerTimeout(let id, let attempt):
+            retryCall(id, attempt: attempt)
+        case .callerResend(let id, let attempt):
+            resendCall(id, attempt: attempt)
+        case .agentBeat(let a, let generation):
+            agentBeat(a, generation: generation)
+        case .agentStop:
+            stopRandomAgent()
+        case .agentStart(let a):
+            startAgent(a)
+        case .operatorStart(let o):
+            operatorStep(o)
         case .watchChunk(let w, let attempt, let bytes):
             watchChunk(w, attempt: attempt, bytes)
         case .watchEnded(let w, let attempt):
@@ -363,6 +412,12 @@ public final class Simulation {
         case .rejoin(let f, _, _, _): return "n\(f + 1) rejoins"
         case .rejoinCheck(let f, _, _, _): return "check n\(f + 1)'s rejoin"
         case .transferCheck(let l, _, let t, _): return "check the transfer n\(l + 1) -> n\(t + 1)"
+        case .callerTimeout(let id, _): return "\(id) timeout"
+        case .callerResend(let id, _): return "\(id) retry"
+        case .agentBeat(let a, _): return "agent \(a) beat"
+        case .agentStop: return "stop an agent"
+        case .agentStart(let a): return "agent \(a) starts"
+        case .operatorStart(let o): return "operator \(o) next operation"
         }
     }
 }

@@ -124,6 +124,7 @@ extension SeedReport {
         return "seed \(seed): \(passed ? "ok" : "FAILED") sim=\(Simulation.formatTime(simulatedNs)) events=\(events) "
             + "elections=\(s.elections) committed=\(s.committedEntries) ops=\(s.clientOperations) crashes=\(s.crashes) "
             + "partitions=\(s.partitions) pauses=\(s.pauses) snapshots=\(s.snapshotsInstalled) torn=\(s.tornTails) "
-            + "watch-events=\(s.watchEvents) watch-resumes=\(s.watchResumes) relists=\(s.watchRelists) transfers=\(s.transfers) isolations=\(s.isolations)"
+            + "watch-events=\(s.watchEvents) watch-resumes=\(s.watchResumes) relists=\(s.watchRelists) transfers=\(s.transfers) isolations=\(s.isolations) "
+            + "agent-stops=\(s.agentStops) pods-bound=\(s.podsBound)"
     }
 }

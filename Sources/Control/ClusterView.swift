@@ -123,7 +123,7 @@ public struct ClusterView: Sendable {
     }
 
     /// The pods whose controller has `uid`.
-    func pods(ownedBy uid: String) -> [PodFacts] {
+    public func pods(ownedBy uid: String) -> [PodFacts] {
         (podsByOwner[uid] ?? []).compactMap { pods[$0] }
     }
 
@@ -132,7 +132,7 @@ public struct ClusterView: Sendable {
         (orphanPods[namespace] ?? []).compactMap { pods[$0] }
     }
 
-    func replicaSets(ownedBy uid: String) -> [ReplicaSetFacts] {
+    public func replicaSets(ownedBy uid: String) -> [ReplicaSetFacts] {
         (replicaSetsByOwner[uid] ?? []).compactMap { replicaSets[$0] }
     }
 
@@ -141,7 +141,13 @@ public struct ClusterView: Sendable {
     }
 
     /// Whether an object with this uid exists among the owner kinds.
-    func ownerExists(_ uid: String) -> Bool { ownerKeys[uid] != nil }
+    public func ownerExists(_ uid: String) -> Bool { ownerKeys[uid] != nil }
+
+    /// The Deployment with this uid.
+    public func deployment(uid: String) -> DeploymentFacts? { ownerKeys[uid].flatMap { deployments[$0] } }
+
+    /// What the bound, unfinished pods of `node` request.
+    public func requested(on node: String) -> Resources { load[node]?.requested ?? Resources() }
 }
 
 extension Array {

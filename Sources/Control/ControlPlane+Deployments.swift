@@ -151,7 +151,7 @@ extension ControlPlane {
 
     /// A ReplicaSet's template without the `pod-template-hash` label, to compare with the
     /// Deployment's.
-    static func withoutHash(_ template: JSON) -> JSON {
+    public static func withoutHash(_ template: JSON) -> JSON {
         var template = template
         template[path: ["metadata", "labels", hashLabel]] = nil
         if template[path: ["metadata", "labels"]] == .object([:]) { template[path: ["metadata", "labels"]] = nil }

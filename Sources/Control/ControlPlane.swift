@@ -16,6 +16,9 @@ public struct ControlPlane {
     public struct Options: Sendable {
         /// A node whose Lease is not renewed for this long is marked unreachable.
         public var nodeGracePeriodNs: UInt64 = 5_000_000_000
+        /// A leader that did not run for this long (its process stalled) heard nothing meanwhile:
+        /// it starts the nodes' grace periods anew rather than blame them for its own deafness.
+        public var stallNs: UInt64 = 1_000_000_000
         /// Everything is looked at again this often, whether or not it changed.
         public var resyncIntervalNs: UInt64 = 30_000_000_000
         /// Writes decided per round at most (more wait for the next round).
@@ -50,17 +53,20 @@ public struct ControlPlane {
     var nextResyncNs: UInt64 = 0
     var nextWriteID: UInt64 = 1
     var scheduleStart = 0
-    /// The writes of the round being decided, and the stamp source for new objects.
+    /// The writes of the round being decided.
     var round: [ControlWrite] = []
-    var makeStamp: (() -> WriteStamp)? = nil
+    /// Draws the uids and name suffixes of the objects the controllers create.
+    var rng: SplitMix64
 
     struct InFlight {
         var work: Work
         var binding: (node: String, pod: PodFacts)?
     }
 
-    public init(options: Options = Options()) {
+    /// A control plane whose new objects' uids and names come from `seed`.
+    public init(options: Options = Options(), seed: UInt64 = 0) {
         self.options = options
+        rng = SplitMix64(seed: seed)
     }
 
     // MARK: Inputs
@@ -116,9 +122,12 @@ public struct ControlPlane {
         if !succeeded { dirty.insert(write.work) }
     }
 
-    /// Decides what to write now. `stamp` gives each new object its uid, time and name suffix.
-    public mutating func reconcile(nowNs: UInt64, stamp: () -> WriteStamp) -> [ControlWrite] {
+    /// Decides what to write now.
+    public mutating func reconcile(nowNs: UInt64) -> [ControlWrite] {
         guard leading else { return [] }
+        if nowNs > self.nowNs + options.stallNs {
+            lastHeardNs = lastHeardNs.mapValues { _ in nowNs }
+        }
         self.nowNs = max(self.nowNs, nowNs)
         if self.nowNs >= nextResyncNs {
             nextResyncNs = self.nowNs + options.resyncIntervalNs
@@ -129,23 +138,19 @@ public struct ControlPlane {
             dirty.insert(first.work)
         }
         guard !dirty.isEmpty else { return [] }
-        return withoutActuallyEscaping(stamp) { stamp in
-            makeStamp = stamp
-            defer { makeStamp = nil }
-            round = []
-            for work in dirty.sorted() where round.count < options.maxWritesPerRound && busy[work] == nil {
-                dirty.remove(work)
-                switch work {
-                case .collect(let key): collect(key)
-                case .deployment(let key): syncDeployment(key)
-                case .replicaSet(let key): syncReplicaSet(key)
-                case .schedule(let key): schedule(key)
-                case .node(let name): syncNode(name)
-                }
+        round = []
+        for work in dirty.sorted() where round.count < options.maxWritesPerRound && busy[work] == nil {
+            dirty.remove(work)
+            switch work {
+            case .collect(let key): collect(key)
+            case .deployment(let key): syncDeployment(key)
+            case .replicaSet(let key): syncReplicaSet(key)
+            case .schedule(let key): schedule(key)
+            case .node(let name): syncNode(name)
             }
-            defer { round = [] }
-            return round
         }
+        defer { round = [] }
+        return round
     }
 
     /// Writes in flight.
@@ -164,7 +169,7 @@ public struct ControlPlane {
         if let binding { assumed[binding.node, default: NodeLoad()].add(binding.pod) }
     }
 
-    mutating func stamp() -> WriteStamp { makeStamp!() }
+    mutating func stamp() -> WriteStamp { WriteStamp.make(using: &rng, nowSeconds: nowSeconds) }
 
     /// Looks at `work` again at `atNs`.
     mutating func after(_ atNs: UInt64, _ work: Work) {

@@ -254,12 +254,12 @@ public struct ReplicaSetFacts: Sendable {
     public var generation: Int
     public var replicas: Int
     var selector: LabelSelector?
-    var template: JSON
+    public var template: JSON
     var minReadySeconds: Int
-    var status: JSON
+    public var status: JSON
     var revision: Int
 
-    init(key: String, version: UInt64, object: JSON) {
+    public init(key: String, version: UInt64, object: JSON) {
         meta = ObjectMeta(key: key, version: version, object: object)
         generation = object[path: ["metadata", "generation"]]?.intValue ?? 1
         replicas = object[path: ["spec", "replicas"]]?.intValue ?? 1
@@ -271,7 +271,7 @@ public struct ReplicaSetFacts: Sendable {
     }
 
     var statusReplicas: Int { status["replicas"]?.intValue ?? 0 }
-    var availableReplicas: Int { status["availableReplicas"]?.intValue ?? 0 }
+    public var availableReplicas: Int { status["availableReplicas"]?.intValue ?? 0 }
     var readyReplicas: Int { status["readyReplicas"]?.intValue ?? 0 }
 }
 
@@ -281,8 +281,8 @@ public struct DeploymentFacts: Sendable {
     public var generation: Int
     public var replicas: Int
     var selector: LabelSelector?
-    var template: JSON
-    var recreate: Bool
+    public var template: JSON
+    public var recreate: Bool
     var maxSurge: IntOrPercent
     var maxUnavailable: IntOrPercent
     var revisionHistoryLimit: Int

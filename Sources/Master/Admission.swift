@@ -12,6 +12,15 @@ public struct WriteStamp: Sendable {
         self.now = now
         self.nameSuffix = nameSuffix
     }
+
+    /// A stamp for now, its uid and suffix drawn from `rng` (seeded by the caller: deterministic).
+    public static func make<G: RandomNumberGenerator>(using rng: inout G, nowSeconds: Int64) -> WriteStamp {
+        let hex = (0..<4).map { _ in String(rng.next() & 0xFFFF_FFFF, radix: 16) }.map { String(repeating: "0", count: 8 - $0.count) + $0 }
+        let uid = "\(hex[0])-\(hex[1].prefix(4))-\(hex[1].suffix(4))-\(hex[2].prefix(4))-\(hex[2].suffix(4))\(hex[3])"
+        let alphabet = Array("bcdfghjklmnpqrstvwxz2456789")
+        let suffix = String((0..<5).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] })
+        return WriteStamp(uid: uid, now: Timestamp.text(seconds: nowSeconds), nameSuffix: suffix)
+    }
 }
 
 /// How a write body becomes the object to store: decoding, type and schema checks (strict or

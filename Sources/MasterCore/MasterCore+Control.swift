@@ -18,21 +18,24 @@ extension MasterCore {
         }
     }
 
-    /// Starts, stops and runs the control plane as leadership and applied state allow.
-    func runControlPlane() {
+    /// Starts, stops and runs the control plane as leadership and applied state allow. Returns
+    /// whether it proposed anything.
+    func runControlPlane() -> Bool {
         let node = host.node
         guard node.role == .leader else {
             if control.leading { control.stepDown() }
-            return
+            return false
         }
         if control.leading, controlTerm != node.term { control.stepDown() }
         if !control.leading {
             let current = node.hasCommittedInTerm && store.appliedIndex >= node.commitIndex
-            guard current || node.config.plantedBugs.contains(.controllersActBeforeTermApplied) else { return }
+            guard current || node.config.plantedBugs.contains(.controllersActBeforeTermApplied) else { return false }
             controlTerm = node.term
             control.lead(nowNs: nowNs)
         }
-        for write in control.reconcile(nowNs: nowNs, stamp: { stamp() }) { proposeControl(write) }
+        let writes = control.reconcile(nowNs: nowNs)
+        for write in writes { proposeControl(write) }
+        return !writes.isEmpty
     }
 
     func proposeControl(_ write: ControlWrite) {

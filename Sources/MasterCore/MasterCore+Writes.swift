@@ -93,8 +93,10 @@ extension MasterCore {
         }
         let body = try Admission.decode(request.body)
         if let ns = path.namespace, store.get(ResourceType.namespaces.key(namespace: nil, name: ns)) == nil {
-            // `default` cannot be deleted: missing, it is still being created by a new cluster.
-            if ns == "default" { return respond(id, unavailable("the cluster is starting: the default namespace does not exist yet")) }
+            // The system namespaces cannot be deleted: missing, they are still being created by a new cluster.
+            if Self.systemNamespaces.contains(ns) {
+                return respond(id, unavailable("the cluster is starting: the \(ns) namespace does not exist yet"))
+            }
             throw .notFound(.namespaces, ns)
         }
         let object = try Admission.create(path, body, strict: Self.isStrict(request), stamp: stamp())
@@ -197,8 +199,8 @@ extension MasterCore {
     /// the last finalizer is removed.
     func delete(_ id: RequestID, _ path: ResourcePath, _ request: HTTPRequest, attempt: Int = 1) throws(APIError) {
         guard path.subresource == nil else { throw .methodNotAllowed(request.method, request.path) }
-        if path.type.plural == "namespaces", path.name == "default" {
-            throw APIError(code: 403, reason: "Forbidden", message: "namespaces \"default\" is forbidden: this namespace may not be deleted")
+        if path.type.plural == "namespaces", let name = path.name, Self.systemNamespaces.contains(name) {
+            throw APIError(code: 403, reason: "Forbidden", message: "namespaces \"\(name)\" is forbidden: this namespace may not be deleted")
         }
         let options = request.body.isEmpty ? JSON.object([:]) : try Admission.decode(request.body)
         let current = try currentItem(path)

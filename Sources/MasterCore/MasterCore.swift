@@ -101,7 +101,7 @@ public final class MasterCore {
     /// accepted, and the core refuses more than `RaftConfig.maxPendingReads` (429 here).
     var waitingReads: [UInt64: PendingRead] = [:]
     var nextReadContext: UInt64 = 1
-    var proposedDefaultNamespace = false
+    var proposedSystemNamespaces = false
     /// The scheduler and controllers: fed every applied change, acting while this master leads.
     public internal(set) var control: ControlPlane
     /// The term the control plane acts in.
@@ -126,7 +126,7 @@ public final class MasterCore {
         nextBookmarkNs = nowNs + options.bookmarkIntervalNs
         var controlOptions = options.control
         controlOptions.plantedBugs = host.node.config.plantedBugs
-        control = ControlPlane(options: controlOptions)
+        control = ControlPlane(options: controlOptions, seed: rng.next())
         control.rebuild(Self.items(of: host.machine))
     }
 
@@ -153,8 +153,8 @@ public final class MasterCore {
             sendBookmarks()
             nextBookmarkNs = self.nowNs + options.bookmarkIntervalNs
         }
-        ensureDefaultNamespace()
-        runControlPlane()
+        ensureSystemNamespaces()
+        _ = runControlPlane()
     }
 
     public func step(_ message: Message) { host.step(message) }
@@ -184,8 +184,7 @@ public final class MasterCore {
 
     public func process() -> [Output] {
         route(host.process())
-        runControlPlane()
-        route(host.process())
+        if runControlPlane() { route(host.process()) }
         return takeOutputs()
     }
 
@@ -238,33 +237,30 @@ public final class MasterCore {
         if soft.role != .leader {
             control.stepDown()
             failReads("leadership moved; retry")
-            proposedDefaultNamespace = false  // The proposal may be lost; the next leader term retries.
+            proposedSystemNamespaces = false  // The proposal may be lost; the next leader term retries.
         }
     }
 
-    /// The `default` namespace exists from the first start, as in Kubernetes.
-    func ensureDefaultNamespace() {
-        let node = host.node
-        guard node.role == .leader, !proposedDefaultNamespace, node.hasCommittedInTerm, store.appliedIndex >= node.commitIndex,
-            store.get(Self.defaultNamespaceKey) == nil
-        else { return }
-        proposedDefaultNamespace = true
-        let path = ResourcePath(type: .namespaces, namespace: nil, name: nil, subresource: nil)
-        guard let object = try? Admission.create(path, ["metadata": ["name": "default"]], strict: true, stamp: stamp()) else { return }
-        let request = KVRequest(client: session, sequence: takeSequence(), operation: .create(key: Self.defaultNamespaceKey, value: object.text))
-        if (try? host.propose(request.encoded())) != nil { proposals += 1 }
-    }
+    /// The namespaces that exist from the first start, as in Kubernetes: `default`, and
+    /// `kube-node-lease` where node agents renew their Leases, and `kube-system`.
+    static let systemNamespaces = ["default", "kube-node-lease", "kube-system"]
 
-    static let defaultNamespaceKey = ResourceType.namespaces.key(namespace: nil, name: "default")
+    /// Creates the system namespaces that do not exist yet (once per leader term).
+    func ensureSystemNamespaces() {
+        let node = host.node
+        guard node.role == .leader, !proposedSystemNamespaces, node.hasCommittedInTerm, store.appliedIndex >= node.commitIndex else { return }
+        proposedSystemNamespaces = true
+        for name in Self.systemNamespaces where store.get(ResourceType.namespaces.key(namespace: nil, name: name)) == nil {
+            let path = ResourcePath(type: .namespaces, namespace: nil, name: nil, subresource: nil)
+            guard let object = try? Admission.create(path, ["metadata": ["name": .string(name)]], strict: true, stamp: stamp()) else { continue }
+            let key = ResourceType.namespaces.key(namespace: nil, name: name)
+            let request = KVRequest(client: session, sequence: takeSequence(), operation: .create(key: key, value: object.text))
+            if (try? host.propose(request.encoded())) != nil { proposals += 1 }
+        }
+    }
 
     /// What the leader decides for a new object: a uid, the time, a name suffix.
-    func stamp() -> WriteStamp {
-        let hex = (0..<4).map { _ in String(rng.next() & 0xFFFF_FFFF, radix: 16) }.map { String(repeating: "0", count: 8 - $0.count) + $0 }
-        let uid = "\(hex[0])-\(hex[1].prefix(4))-\(hex[1].suffix(4))-\(hex[2].prefix(4))-\(hex[2].suffix(4))\(hex[3])"
-        let alphabet = Array("bcdfghjklmnpqrstvwxz2456789")
-        let suffix = String((0..<5).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] })
-        return WriteStamp(uid: uid, now: Timestamp.text(seconds: nowSeconds), nameSuffix: suffix)
-    }
+    func stamp() -> WriteStamp { WriteStamp.make(using: &rng, nowSeconds: nowSeconds) }
 
     /// The wall clock in whole seconds since the epoch.
     var nowSeconds: Int64 { Int64(nowNs / 1_000_000_000) }

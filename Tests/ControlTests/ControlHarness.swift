@@ -46,11 +46,7 @@ struct ControlHarness {
 
     mutating func nextStamp() -> WriteStamp {
         stamps += 1
-        return Self.stamp(stamps, nowNs)
-    }
-
-    static func stamp(_ n: UInt64, _ nowNs: UInt64) -> WriteStamp {
-        WriteStamp(uid: "uid-\(n)", now: Timestamp.text(seconds: Int64(nowNs / 1_000_000_000)), nameSuffix: String(n, radix: 36))
+        return WriteStamp(uid: "uid-\(stamps)", now: Timestamp.text(seconds: Int64(nowNs / 1_000_000_000)), nameSuffix: String(stamps, radix: 36))
     }
 
     /// A node with `cpu` and `memory` allocatable, ready, with a Lease.
@@ -74,13 +70,7 @@ struct ControlHarness {
     /// Runs rounds until the control plane has nothing more to write (or `rounds` ran).
     mutating func settle(rounds: Int = 200, check: (ControlHarness) -> Void = { _ in }) {
         for _ in 0..<rounds {
-            var counter = stamps
-            let now = nowNs
-            let writes = plane.reconcile(nowNs: nowNs) {
-                counter += 1
-                return Self.stamp(counter, now)
-            }
-            stamps = counter
+            let writes = plane.reconcile(nowNs: nowNs)
             var agentWrote = false
             for write in writes {
                 apply(write)

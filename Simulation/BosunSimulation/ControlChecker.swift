@@ -1,0 +1,170 @@
+import Control
+import Master
+import Raft
+import Store
+
+/// The control plane's oracles, on the committed history as it grows: a replica of the store and
+/// of the control plane's view, fed every committed entry in order, and the invariants checked
+/// at each change.
+///
+/// - Every update and delete that applies is a compare-and-swap (every writer — API and
+///   controllers — names the version its decision read).
+/// - A pod is bound at most once: `spec.nodeName`, once set, never changes.
+/// - What the pods bound to a node request never exceeds its allocatable.
+/// - A node that kept renewing its Lease is never marked unreachable: no marking commits within
+///   the grace period after a renewal committed (allowing a decision's time to commit).
+/// - A rolling update never specifies more than `replicas + maxSurge` pods, and never scales an
+///   old ReplicaSet down below `replicas − maxUnavailable` available (counted from the
+///   ReplicaSets' statuses, as the Deployment controller counts).
+struct ControlChecker {
+    var store = KVStore()
+    var view = ControlPlane()
+    var checked = 0
+    /// Each Deployment's recent `replicas + maxSurge` limits (a decision may have read one that a
+    /// user's scale-down replaced just before the decision committed).
+    var surgeLimits: [String: [(atNs: UInt64, limit: Int)]] = [:]
+    /// When each node's recent Lease renewals committed.
+    var renewalsNs: [String: [UInt64]] = [:]
+    let nodeGraceNs: UInt64
+    /// When the availability a Deployment's ReplicaSets report last changed.
+    var availabilityChangedNs: [String: UInt64] = [:]
+    /// How long a decision may take to commit after it read the state.
+    static let decisionWindowNs: UInt64 = 300_000_000
+    /// Masters read the clock once per tick: a renewal's time there may be a tick early.
+    static let tickSlackNs: UInt64 = 50_000_000
+    var podsBound = 0
+
+    init(nodeGraceNs: UInt64) {
+        self.nodeGraceNs = nodeGraceNs
+    }
+
+    /// Checks the entries committed since the last call (`nowNs`: about when they committed).
+    mutating func advance(_ committed: [Entry], nowNs: UInt64) -> Violation? {
+        while checked < committed.count {
+            let entry = committed[checked]
+            checked += 1
+            let applied = store.apply(entry)
+            guard applied.position == entry.index, case .ok = applied.result, let request = applied.request else { continue }
+            let key = request.operation.key
+            let value: String?
+            switch request.operation {
+            case .create(_, let v): value = v
+            case .update(_, let v, let expected):
+                guard expected != nil else { return Violation(invariant: "compare-and-swap", detail: "entry \(entry.index) updated \(key) without naming the version it read") }
+                value = v
+            case .delete(_, let expected):
+                guard expected != nil else { return Violation(invariant: "compare-and-swap", detail: "entry \(entry.index) deleted \(key) without naming the version it read") }
+                value = nil
+            }
+            let old = applied.previous.flatMap { try? JSONParser.parse(Array($0.value.utf8)) }
+            let new = value.flatMap { try? JSONParser.parse(Array($0.utf8)) }
+            let before = view.view
+            view.observe(key: key, value: value, version: entry.index)
+            if let v = check(key, old: old, new: new, before: before, at: entry.index, nowNs: nowNs) { return v }
+        }
+        return nil
+    }
+
+    mutating func check(_ key: String, old: JSON?, new: JSON?, before: ClusterView, at index: LogIndex, nowNs: UInt64) -> Violation? {
+        if key.hasPrefix("pods/") {
+            let was = old?[path: ["spec", "nodeName"]]?.stringValue, now = new?[path: ["spec", "nodeName"]]?.stringValue
+            if let was, new != nil, now != was {
+                return Violation(invariant: "bound once", detail: "entry \(index) moved \(key) from node \(was) to \(now ?? "none")")
+            }
+            if was == nil, let node = now {
+                podsBound += 1
+                if let facts = view.view.nodes[node] {
+                    let requested = view.view.requested(on: node)
+                    if requested.cpuMilli > facts.allocatable.cpuMilli || requested.memoryMilli > facts.allocatable.memoryMilli || requested.pods > facts.allocatable.pods {
+                        return Violation(invariant: "allocatable", detail: "entry \(index) bound \(key) to \(node): its pods request \(requested), more than its allocatable \(facts.allocatable)")
+                    }
+                }
+            }
+        } else if key.hasPrefix("nodes//"), let new {
+            let name = String(key.dropFirst("nodes//".count))
+            func unreachable(_ node: JSON?) -> Bool {
+                (node?[path: ["spec", "taints"]]?.arrayValue ?? []).contains { $0["key"] == .string(Defaulting.unreachableTaint) }
+                    || (node?[path: ["status", "conditions"]]?.arrayValue ?? []).contains { $0["type"] == "Ready" && $0["status"] == "Unknown" }
+            }
+            let renewed = (renewalsNs[name] ?? []).filter { $0 + nodeGraceNs > nowNs + Self.tickSlackNs && $0 + Self.decisionWindowNs <= nowNs }
+            if unreachable(new), !unreachable(old), let last = renewed.last {
+                return Violation(invariant: "healthy node kept", detail: "entry \(index) marked \(name) unreachable \((nowNs - last) / 1_000_000) ms after its Lease renewal committed")
+            }
+        } else if key.hasPrefix("leases/kube-node-lease/"), let renewTime = new?[path: ["spec", "renewTime"]], renewTime != old?[path: ["spec", "renewTime"]] {
+            let name = String(key.dropFirst("leases/kube-node-lease/".count))
+            renewalsNs[name] = (renewalsNs[name] ?? []).filter { $0 + nodeGraceNs > nowNs } + [nowNs]
+        } else if key.hasPrefix("deployments/"), let d = view.view.deployments[key] {
+            let limit = d.replicas + d.fenceposts.surge
+            surgeLimits[key] = (surgeLimits[key] ?? []).filter { $0.atNs + Self.decisionWindowNs >= nowNs } + [(nowNs, limit)]
+        } else if key.hasPrefix("replicasets/") {
+            let rs = (new ?? old).map { ReplicaSetFacts(key: key, version: index, object: $0) }
+            guard let owner = rs?.meta.controller, let d = view.view.deployment(uid: owner.uid) else { return nil }
+            let owned = view.view.replicaSets(ownedBy: owner.uid)
+            let total = owned.reduce(0) { $0 + $1.replicas }
+            let oldReplicas = old?[path: ["spec", "replicas"]]?.intValue ?? 0, newReplicas = new?[path: ["spec", "replicas"]]?.intValue ?? 0
+            let availability = owned.reduce(0) { $0 + min($1.availableReplicas, $1.replicas) }
+            let beforeAvailability = before.replicaSets(ownedBy: owner.uid).reduce(0) { $0 + min($1.availableReplicas, $1.replicas) }
+            if old?["status"]?["availableReplicas"] != new?["status"]?["availableReplicas"] || beforeAvailability != availability {
+                availabilityChangedNs[d.meta.key] = nowNs
+            }
+            if d.recreate { return nil }
+            if newReplicas > oldReplicas {
+                let allowed = (surgeLimits[d.meta.key] ?? []).map(\.limit).max() ?? d.replicas + d.fenceposts.surge
+                if total > allowed {
+                    return Violation(invariant: "rollout surge", detail: "entry \(index) scaled \(key) to \(newReplicas): \(total) pods specified for \(d.meta.name), over replicas + maxSurge = \(allowed)")
+                }
+            } else if newReplicas < oldReplicas, new != nil, ControlPlane.withoutHash(rs!.template) != d.template,
+                      nowNs >= (availabilityChangedNs[d.meta.key] ?? 0) + Self.decisionWindowNs {
+                // Pods that are not available may go (Kubernetes cleans them up first); available
+                // ones only down to the minimum.
+                let minimum = d.replicas - d.fenceposts.unavailable
+                if availability < minimum, availability < beforeAvailability {
+                    return Violation(invariant: "rollout availability", detail: "entry \(index) scaled old \(key) down to \(newReplicas): \(availability) available for \(d.meta.name), under replicas − maxUnavailable = \(minimum)")
+                }
+            }
+        }
+        return nil
+    }
+}
+
+extension Simulation {
+    /// Why the control plane has not yet reached what it was asked for, on the leader's view, or
+    /// nil: every Deployment runs its replicas with its current template and reports so, no old
+    /// ReplicaSet keeps a pod, every pod is bound and running, no dependent outlives its owner,
+    /// and no node is marked unreachable or not ready.
+    func controlUnconverged(_ view: ClusterView) -> String? {
+        for key in view.deployments.keys.sorted() {
+            let d = view.deployments[key]!
+            guard !d.meta.deleting else { continue }
+            let owned = view.replicaSets(ownedBy: d.meta.uid)
+            let current = owned.filter { ControlPlane.withoutHash($0.template) == d.template }
+            guard current.count == 1, let rs = current.first else { return "\(key) has \(current.count) ReplicaSets of its template" }
+            if rs.replicas != d.replicas || rs.availableReplicas != d.replicas {
+                return "\(key): its ReplicaSet asks \(rs.replicas) and has \(rs.availableReplicas) available of \(d.replicas)"
+            }
+            for old in owned where old.meta.key != rs.meta.key {
+                if old.replicas != 0 || view.pods(ownedBy: old.meta.uid).contains(where: \.isActive) { return "\(key): old \(old.meta.key) still runs" }
+            }
+            let status = d.meta.object["status"] ?? [:]
+            if status["observedGeneration"]?.intValue != d.generation || status["availableReplicas"]?.intValue != d.replicas
+                || status["updatedReplicas"]?.intValue != d.replicas {
+                return "\(key): status \(status.text) for generation \(d.generation), \(d.replicas) replicas"
+            }
+        }
+        for key in view.pods.keys.sorted() {
+            let pod = view.pods[key]!
+            if pod.meta.deleting { return "\(key) is still being deleted" }
+            if pod.nodeName == nil || pod.phase != "Running" { return "\(key) is \(pod.phase) on \(pod.nodeName ?? "no node")" }
+            if let owner = pod.meta.controller, !view.ownerExists(owner.uid) { return "\(key) outlives its owner \(owner.name)" }
+        }
+        for key in view.replicaSets.keys.sorted() {
+            if let owner = view.replicaSets[key]!.meta.controller, !view.ownerExists(owner.uid) { return "\(key) outlives its owner \(owner.name)" }
+        }
+        for agent in agents {
+            guard let node = view.nodes[agent.name] else { return "\(agent.name) is not registered" }
+            if node.readyStatus != "True" { return "\(agent.name) is \(node.readyStatus ?? "not reported")" }
+            if !(node.meta.object[path: ["spec", "taints"]]?.arrayValue ?? []).isEmpty { return "\(agent.name) is still tainted" }
+        }
+        return nil
+    }
+}

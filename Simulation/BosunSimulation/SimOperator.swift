@@ -1,0 +1,73 @@
+import Master
+
+/// A simulated user of the control plane: creates, scales, updates, rolls back and deletes
+/// Deployments, creates bare pods and cordons nodes, one request at a time, through any master.
+struct SimOperator {
+    var caller: SimCaller
+    var imageVersion = 1
+}
+
+extension Simulation {
+    static let deploymentsPath = "/apis/apps/v1/namespaces/default/deployments"
+
+    func operatorStep(_ o: Int) {
+        guard !inLivenessPhase else { return }
+        defer { schedule(after: clusterRng.exponential(meanNs: plan.operatorThinkNs), .operatorStart(operatorClient: o)) }
+        guard operators[o].caller.inFlight == nil, operators[o].caller.queue.isEmpty else { return }
+        let name = "d\(clusterRng.index(plan.deployments))"
+        let path = "\(Self.deploymentsPath)/\(name)"
+        let request: HTTPRequest
+        switch clusterRng.index(100) {
+        case 0..<30:
+            request = CallerRequest.json("POST", Self.deploymentsPath, deployment(name))
+        case 30..<50:
+            request = CallerRequest.mergePatch(path, ["spec": ["replicas": .number(Int(clusterRng.uniform(0...6)))]])
+        case 50..<70:
+            operators[o].imageVersion += 1
+            let image = "app:v\(operators[o].imageVersion)"
+            request = CallerRequest.mergePatch(path, ["spec": ["template": ["spec": ["containers": [["name": "app", "image": .string(image)]]]]]])
+        case 70..<80:
+            request = CallerRequest.mergePatch(path, ["spec": ["template": ["spec": ["containers": [["name": "app", "image": "app:v1"]]]]]])
+        case 80..<88:
+            request = CallerRequest.json("DELETE", path, [:])
+        case 88..<94:
+            let pod: JSON = ["apiVersion": "v1", "kind": "Pod", "metadata": ["generateName": "bare-", "labels": ["bare": "yes"]],
+                             "spec": ["containers": [["name": "app", "image": "app:v1", "resources": ["requests": ["cpu": "100m"]]]]]]
+            request = CallerRequest.json("POST", "/api/v1/namespaces/default/pods", pod)
+        default:
+            guard !agents.isEmpty else { return }
+            let node = agents[clusterRng.index(agents.count)].name
+            // At most one node cordoned at a time: the others keep room for every pod.
+            let cordon = clusterRng.chance(0.5) && cordoned == nil
+            if cordon { cordoned = node } else if let was = cordoned { cordoned = nil; return call(.operatorClient(o), uncordon(was)) }
+            request = CallerRequest.mergePatch("/api/v1/nodes/\(node)", ["spec": ["unschedulable": cordon ? true : .null]])
+        }
+        call(.operatorClient(o), CallerRequest(request: request, purpose: .operation))
+    }
+
+    func uncordon(_ node: String) -> CallerRequest {
+        CallerRequest(request: CallerRequest.mergePatch("/api/v1/nodes/\(node)", ["spec": ["unschedulable": .null]]), purpose: .operation)
+    }
+
+    /// A Deployment with a random strategy and size.
+    func deployment(_ name: String) -> JSON {
+        var strategy: JSON = ["type": "Recreate"]
+        if !clusterRng.chance(0.2) {
+            let values: [JSON] = [0, 1, 2, "25%", "50%"]
+            strategy = ["type": "RollingUpdate", "rollingUpdate": ["maxSurge": values[clusterRng.index(values.count)],
+                                                                   "maxUnavailable": values[clusterRng.index(values.count)]]]
+        }
+        let cpu = "\(clusterRng.uniform(1...2) * 100)m"
+        return ["apiVersion": "apps/v1", "kind": "Deployment", "metadata": ["name": .string(name)],
+                "spec": ["replicas": .number(Int(clusterRng.uniform(1...6))), "strategy": strategy,
+                         "selector": ["matchLabels": ["app": .string(name)]],
+                         "template": ["metadata": ["labels": ["app": .string(name)]],
+                                      "spec": ["containers": [["name": "app", "image": "app:v1", "resources": ["requests": ["cpu": .string(cpu)]]]]]]]]
+    }
+
+    func operatorReceived(_ o: Int, _ request: CallerRequest, _ response: HTTPResponse) {
+        // 504: a write's outcome is unknown, which an operator accepts; any other 5xx is a bug.
+        guard response.status >= 500, response.status != 504 else { return }
+        fail(Violation(invariant: "API answer", detail: "operator \(o) \(request.request.method) \(request.request.target) got \(response.status): \(String(decoding: response.body, as: UTF8.self))"))
+    }
+}
