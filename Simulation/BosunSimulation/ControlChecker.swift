@@ -20,9 +20,9 @@ struct ControlChecker {
     var store = KVStore()
     var view = ControlPlane()
     var checked = 0
-    /// Each Deployment's recent `replicas + maxSurge` limits (a decision may have read one that a
-    /// user's scale-down replaced just before the decision committed).
-    var surgeLimits: [String: [(atNs: UInt64, limit: Int)]] = [:]
+    /// Each Deployment's `replicas + maxSurge` limits still in force: the current one, and those a
+    /// change replaced less than a decision's time ago (a decision may have read one of them).
+    var surgeLimits: [String: [(untilNs: UInt64, limit: Int)]] = [:]
     /// When each node's recent Lease renewals committed.
     var renewalsNs: [String: [UInt64]] = [:]
     let nodeGraceNs: UInt64
@@ -94,8 +94,8 @@ struct ControlChecker {
             let name = String(key.dropFirst("leases/kube-node-lease/".count))
             renewalsNs[name] = (renewalsNs[name] ?? []).filter { $0 + nodeGraceNs > nowNs } + [nowNs]
         } else if key.hasPrefix("deployments/"), let d = view.view.deployments[key] {
-            let limit = d.replicas + d.fenceposts.surge
-            surgeLimits[key] = (surgeLimits[key] ?? []).filter { $0.atNs + Self.decisionWindowNs >= nowNs } + [(nowNs, limit)]
+            let replaced = (surgeLimits[key] ?? []).map { (untilNs: min($0.untilNs, nowNs + Self.decisionWindowNs), limit: $0.limit) }
+            surgeLimits[key] = replaced.filter { $0.untilNs >= nowNs } + [(UInt64.max, d.replicas + d.fenceposts.surge)]
         } else if key.hasPrefix("replicasets/") {
             let rs = (new ?? old).map { ReplicaSetFacts(key: key, version: index, object: $0) }
             guard let owner = rs?.meta.controller, let d = view.view.deployment(uid: owner.uid) else { return nil }
@@ -109,7 +109,7 @@ struct ControlChecker {
             }
             if d.recreate { return nil }
             if newReplicas > oldReplicas {
-                let allowed = (surgeLimits[d.meta.key] ?? []).map(\.limit).max() ?? d.replicas + d.fenceposts.surge
+                let allowed = (surgeLimits[d.meta.key] ?? []).filter { $0.untilNs >= nowNs }.map(\.limit).max() ?? d.replicas + d.fenceposts.surge
                 if total > allowed {
                     return Violation(invariant: "rollout surge", detail: "entry \(index) scaled \(key) to \(newReplicas): \(total) pods specified for \(d.meta.name), over replicas + maxSurge = \(allowed)")
                 }

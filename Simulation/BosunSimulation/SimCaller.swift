@@ -85,7 +85,15 @@ extension Simulation {
             next = (caller.inFlight!, caller.target, caller.attempt)
         }
         guard let (request, target, attempt) = next else { return }
-        transmit(id, request.request, target: target, attempt: attempt)
+        refreshRenewal(id)
+        transmit(id, caller(id).inFlight?.request ?? request.request, target: target, attempt: attempt)
+    }
+
+    /// A renewal is a renewal when it is sent: it carries the renew time of that moment.
+    func refreshRenewal(_ id: CallerID) {
+        guard case .agent(let a) = id, caller(id).inFlight?.purpose == .renewLease else { return }
+        let body = Array(leaseBody(a).text.utf8)
+        updateCaller(id) { $0.inFlight?.request.body = body }
     }
 
     func transmit(_ id: CallerID, _ request: HTTPRequest, target: Int, attempt: UInt64) {
@@ -98,11 +106,7 @@ extension Simulation {
     /// No answer in time (or 503/429): the same request again, at the next master.
     func retryCall(_ id: CallerID, attempt: UInt64, afterNs delay: UInt64 = 0) {
         var again: (HTTPRequest, Int, UInt64)? = nil
-        if case .agent(let a) = id, caller(id).attempt == attempt, caller(id).inFlight?.purpose == .renewLease {
-            // A renewal sent again is a renewal now: a fresh renew time.
-            let body = Array(leaseBody(a).text.utf8)
-            updateCaller(id) { $0.inFlight?.request.body = body }
-        }
+        if caller(id).attempt == attempt { refreshRenewal(id) }
         updateCaller(id) { caller in
             guard caller.attempt == attempt, let request = caller.inFlight else { return }
             caller.target = (caller.target + 1) % nodes.count

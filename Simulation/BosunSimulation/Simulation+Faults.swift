@@ -198,7 +198,7 @@ extension Simulation {
         }
         // Converged: now a stretch of fault-free running in which nothing may disturb the leader.
         convergedTerms = nodes.indices.filter { core[$0] }.map { nodes[$0].raft.term }
-        quietDeadlineNs = nowNs + quietStretchNs + quietSettleNs
+        convergedCommit = nodes.indices.filter { core[$0] }.map { nodes[$0].raft.commitIndex }.max() ?? 0
         schedule(after: quietStretchNs, .quietCheck)
     }
 
@@ -211,12 +211,40 @@ extension Simulation {
         if terms != convergedTerms {
             return fail(Violation(invariant: "quiet stability", detail: "terms went from \(convergedTerms) to \(terms) in \(quietStretchNs / 1_000_000) ms without faults"))
         }
-        if let reason = unconverged() {
-            // Node agents keep writing (their Leases): an entry may be on its way to a follower.
-            guard nowNs >= quietDeadlineNs else { return schedule(after: 10_000_000, .quietCheck) }
+        if draining {
+            // The agents stopped: the replicas must come to rest, equal, for the final checks.
+            if unconvergedReplicas() == nil { finished = true } else if nowNs >= drainDeadlineNs {
+                fail(Violation(invariant: "quiet stability", detail: "the replicas did not come to rest: \(unconvergedReplicas()!)"))
+            } else {
+                schedule(after: 10_000_000, .quietCheck)
+            }
+            return
+        }
+        if let reason = agents.isEmpty ? unconverged() : behind() {
             return fail(Violation(invariant: "quiet stability", detail: "no longer converged without faults: \(reason)"))
         }
-        finished = true
+        guard !agents.isEmpty else { finished = true; return }
+        draining = true
+        drainDeadlineNs = nowNs + 2_000_000_000
+        for a in agents.indices where agents[a].running {
+            agents[a].running = false
+            agents[a].generation += 1
+            resetCaller(.agent(a))
+        }
+        schedule(after: 10_000_000, .quietCheck)
+    }
+
+    /// With node agents writing all the time the replicas are rarely equal at one instant: instead
+    /// every core member must follow the one leader and have applied all that was committed at
+    /// convergence.
+    func behind() -> String? {
+        let members = nodes.indices.filter { core[$0] }
+        let leaders = members.filter { nodes[$0].raft.role == .leader }
+        guard leaders.count == 1 else { return "\(leaders.count) leaders in the core" }
+        for i in members where nodes[i].store.appliedIndex < convergedCommit || nodes[i].raft.leader != nodes[leaders[0]].id {
+            return "\(nodes[i].id) applied \(nodes[i].store.appliedIndex) of \(convergedCommit), following \(nodes[i].raft.leader.map { "\($0)" } ?? "nobody")"
+        }
+        return nil
     }
 
     /// Why the core has not converged yet, or nil when it has.
@@ -228,6 +256,17 @@ extension Simulation {
         guard leader.raft.hasCommittedInTerm else { return "leader \(leader.id) has not committed in its term" }
         if let busy = clients.firstIndex(where: { $0.operation != nil }) { return "client \(busy) still waiting" }
         if let busy = operators.firstIndex(where: { $0.caller.inFlight != nil }) { return "operator \(busy) still waiting" }
+        if let reason = unconvergedReplicas() { return reason }
+        return agents.isEmpty ? nil : controlUnconverged(leader.core.control.view)
+    }
+
+    /// Why the core's replicas are not equal and at rest yet (one leader, every log, commit and
+    /// store at the leader's last index), or nil.
+    func unconvergedReplicas() -> String? {
+        let members = nodes.indices.filter { core[$0] }
+        let leaders = members.filter { nodes[$0].raft.role == .leader }
+        guard leaders.count == 1 else { return "\(leaders.count) leaders in the core" }
+        let leader = nodes[leaders[0]]
         for i in members {
             let raft = nodes[i].raft
             if i != leaders[0] && raft.leader != leader.id { return "\(raft.id) follows \(raft.leader.map { "\($0)" } ?? "nobody")" }
@@ -237,7 +276,7 @@ extension Simulation {
                 return "\(raft.id) at last \(raft.lastIndex) commit \(raft.commitIndex) applied \(nodes[i].store.appliedIndex); leader at \(leader.raft.lastIndex)/\(leader.raft.commitIndex)"
             }
         }
-        return agents.isEmpty ? nil : controlUnconverged(leader.core.control.view)
+        return nil
     }
 
     /// End of seed: converged replicas hold equal state, and the client history is linearizable

@@ -114,9 +114,11 @@ public final class Simulation {
     /// How long the converged cluster must then run without a term change.
     let quietStretchNs: UInt64 = 2_000_000_000
     var convergedTerms: [Term] = []
-    /// How long after the quiet stretch a cluster that keeps writing may take to be seen converged.
-    let quietSettleNs: UInt64 = 1_000_000_000
-    var quietDeadlineNs: UInt64 = 0
+    /// The commit index when the core converged: the quiet stretch must have applied it everywhere.
+    var convergedCommit: LogIndex = 0
+    /// After the quiet stretch the agents stop, and the replicas must come to rest by this time.
+    var draining = false
+    var drainDeadlineNs: UInt64 = 0
     var finished = false
     var violation: Violation?
     /// Set with `violation`; cheap to test on every event.

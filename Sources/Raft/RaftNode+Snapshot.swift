@@ -27,8 +27,11 @@ extension RaftNode {
 
     mutating func handleSnapshotAck(from peer: NodeID, index: LogIndex, receivedBytes: Int) {
         // The follower's count is the truth, even when lower than ours (it restarted, or an ack was
-        // reordered): resuming from there converges, ignoring it could stall forever.
-        guard var pr = progress[peer], pr.state == .snapshot, pr.snapshotIndex == index else { return }
+        // reordered): resuming from there converges, ignoring it could stall forever. An ack equal
+        // to the offset already acted on is a duplicate (of an ack, or the answer to a duplicated
+        // chunk): answering it too would put a second chunk stream in flight, and with every
+        // further duplicate another, until the network holds nothing else.
+        guard var pr = progress[peer], pr.state == .snapshot, pr.snapshotIndex == index, pr.snapshotOffset != receivedBytes else { return }
         pr.snapshotOffset = receivedBytes
         progress[peer] = pr
         if let snap = snapshot, receivedBytes < snap.data.count {
