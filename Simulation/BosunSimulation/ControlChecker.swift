@@ -13,16 +13,14 @@ import Store
 /// - What the pods bound to a node request never exceeds its allocatable.
 /// - A node that kept renewing its Lease is never marked unreachable: no marking commits within
 ///   the grace period after a renewal committed (allowing a decision's time to commit).
-/// - A rolling update never specifies more than `replicas + maxSurge` pods, and never scales an
-///   old ReplicaSet down below `replicas − maxUnavailable` available (counted from the
-///   ReplicaSets' statuses, as the Deployment controller counts).
+/// - A rolling update never specifies more than `replicas + maxSurge` pods (as the scaling
+///   decision read them: its `max-replicas` annotation), and never scales an old ReplicaSet down
+///   below `replicas − maxUnavailable` available (counted from the ReplicaSets' statuses, as the
+///   Deployment controller counts).
 struct ControlChecker {
     var store = KVStore()
     var view = ControlPlane()
     var checked = 0
-    /// Each Deployment's `replicas + maxSurge` limits still in force: the current one, and those a
-    /// change replaced less than a decision's time ago (a decision may have read one of them).
-    var surgeLimits: [String: [(untilNs: UInt64, limit: Int)]] = [:]
     /// When each node's recent Lease renewals committed.
     var renewalsNs: [String: [UInt64]] = [:]
     let nodeGraceNs: UInt64
@@ -93,9 +91,6 @@ struct ControlChecker {
         } else if key.hasPrefix("leases/kube-node-lease/"), let renewTime = new?[path: ["spec", "renewTime"]], renewTime != old?[path: ["spec", "renewTime"]] {
             let name = String(key.dropFirst("leases/kube-node-lease/".count))
             renewalsNs[name] = (renewalsNs[name] ?? []).filter { $0 + nodeGraceNs > nowNs } + [nowNs]
-        } else if key.hasPrefix("deployments/"), let d = view.view.deployments[key] {
-            let replaced = (surgeLimits[key] ?? []).map { (untilNs: min($0.untilNs, nowNs + Self.decisionWindowNs), limit: $0.limit) }
-            surgeLimits[key] = replaced.filter { $0.untilNs >= nowNs } + [(UInt64.max, d.replicas + d.fenceposts.surge)]
         } else if key.hasPrefix("replicasets/") {
             let rs = (new ?? old).map { ReplicaSetFacts(key: key, version: index, object: $0) }
             guard let owner = rs?.meta.controller, let d = view.view.deployment(uid: owner.uid) else { return nil }
@@ -109,7 +104,12 @@ struct ControlChecker {
             }
             if d.recreate { return nil }
             if newReplicas > oldReplicas {
-                let allowed = (surgeLimits[d.meta.key] ?? []).filter { $0.untilNs >= nowNs }.map(\.limit).max() ?? d.replicas + d.fenceposts.surge
+                // The decision's reading of the Deployment travels with it, as in Kubernetes: the
+                // `max-replicas` annotation (a decision may commit long after it was made, when a
+                // new leader commits an old leader's entry).
+                guard let allowed = new?[path: ["metadata", "annotations", ControlPlane.maxReplicasAnnotation]]?.stringValue.flatMap({ Int($0) }) else {
+                    return Violation(invariant: "rollout surge", detail: "entry \(index) scaled \(key) up without the max-replicas annotation")
+                }
                 if total > allowed {
                     return Violation(invariant: "rollout surge", detail: "entry \(index) scaled \(key) to \(newReplicas): \(total) pods specified for \(d.meta.name), over replicas + maxSurge = \(allowed)")
                 }

@@ -6,6 +6,9 @@ import Master
 /// `kubectl rollout status` reads.
 extension ControlPlane {
     static let hashLabel = "pod-template-hash"
+    /// The Deployment's replicas, and replicas plus surge, as the last scaling decision read them.
+    public static let desiredReplicasAnnotation = "deployment.kubernetes.io/desired-replicas"
+    public static let maxReplicasAnnotation = "deployment.kubernetes.io/max-replicas"
 
     mutating func syncDeployment(_ key: String) {
         guard let d = view.deployments[key], d.selector != nil, !d.meta.deleting else { return }
@@ -28,21 +31,21 @@ extension ControlPlane {
         // Wait until every ReplicaSet's status counts what its spec asks: availability is then current.
         let settled = owned.allSatisfy { $0.status["observedGeneration"]?.intValue ?? 0 >= $0.generation && $0.statusReplicas == $0.replicas }
         if d.recreate {
-            if let old = olds.first(where: { $0.replicas > 0 }) { return scale(old, to: 0, work: work) }
+            if let old = olds.first(where: { $0.replicas > 0 }) { return scale(old, to: 0, for: d, work: work) }
             if olds.contains(where: { rs in view.pods(ownedBy: rs.meta.uid).contains(where: \.isActive) }) { return }
-            if newRS.replicas != d.replicas { scale(newRS, to: d.replicas, work: work) }
+            if newRS.replicas != d.replicas { scale(newRS, to: d.replicas, for: d, work: work) }
             return cleanUp(d, olds: olds, work: work)
         }
         let (surge, unavailable) = d.fenceposts
         let total = owned.reduce(0) { $0 + $1.replicas }
-        if newRS.replicas > d.replicas { return scale(newRS, to: d.replicas, work: work) }
+        if newRS.replicas > d.replicas { return scale(newRS, to: d.replicas, for: d, work: work) }
         if newRS.replicas < d.replicas, total < d.replicas + surge {
-            return scale(newRS, to: newRS.replicas + min(d.replicas + surge - total, d.replicas - newRS.replicas), work: work)
+            return scale(newRS, to: newRS.replicas + min(d.replicas + surge - total, d.replicas - newRS.replicas), for: d, work: work)
         }
         let oldReplicas = olds.reduce(0) { $0 + $1.replicas }
         if oldReplicas > 0, settled {
             let minAvailable = options.plantedBugs.contains(.rolloutIgnoresMaxUnavailable) ? 0 : d.replicas - unavailable
-            scaleDownOld(olds, newRS: newRS, total: total, minAvailable: minAvailable, work: work)
+            scaleDownOld(olds, newRS: newRS, total: total, minAvailable: minAvailable, for: d, work: work)
             return
         }
         if oldReplicas == 0 { cleanUp(d, olds: olds, work: work) }
@@ -50,7 +53,7 @@ extension ControlPlane {
 
     /// Kubernetes' `reconcileOldReplicaSets`: first the old pods that are not available anyway,
     /// then available ones down to `minAvailable`, oldest ReplicaSets first.
-    mutating func scaleDownOld(_ olds: [ReplicaSetFacts], newRS: ReplicaSetFacts, total: Int, minAvailable: Int, work: Work) {
+    mutating func scaleDownOld(_ olds: [ReplicaSetFacts], newRS: ReplicaSetFacts, total: Int, minAvailable: Int, for d: DeploymentFacts, work: Work) {
         let newUnavailable = max(0, newRS.replicas - newRS.availableReplicas)
         var budget = total - minAvailable - newUnavailable
         guard budget > 0 else { return }
@@ -68,7 +71,7 @@ extension ControlPlane {
             if down > 0 { targets[rs.meta.key] = current - down }
             more -= down
         }
-        for rs in olds { if let target = targets[rs.meta.key], target != rs.replicas { scale(rs, to: target, work: work) } }
+        for rs in olds { if let target = targets[rs.meta.key], target != rs.replicas { scale(rs, to: target, for: d, work: work) } }
     }
 
     mutating func createReplicaSet(for d: DeploymentFacts, olds: [ReplicaSetFacts], revision: Int, work: Work) {
@@ -86,8 +89,8 @@ extension ControlPlane {
         let body: JSON = [
             "metadata": [
                 "name": .string("\(d.meta.name)-\(hash)"), "labels": labels,
-                "annotations": [Self.revisionAnnotation: .string(String(revision)), "deployment.kubernetes.io/desired-replicas": .string(String(d.replicas)),
-                                "deployment.kubernetes.io/max-replicas": .string(String(d.replicas + surge))],
+                "annotations": [Self.revisionAnnotation: .string(String(revision)), Self.desiredReplicasAnnotation: .string(String(d.replicas)),
+                                Self.maxReplicasAnnotation: .string(String(d.replicas + surge))],
                 "ownerReferences": [OwnerRef.reference(to: d.meta.object)],
             ],
             "spec": ["replicas": .number(replicas), "minReadySeconds": .number(d.minReadySeconds), "selector": selector, "template": template],
@@ -95,9 +98,12 @@ extension ControlPlane {
         create(.replicaSets, in: d.meta.namespace, body, for: work, by: "deployment")
     }
 
-    mutating func scale(_ rs: ReplicaSetFacts, to replicas: Int, work: Work) {
+    /// Sets `rs`'s replicas, recording what the decision read of `d`.
+    mutating func scale(_ rs: ReplicaSetFacts, to replicas: Int, for d: DeploymentFacts, work: Work) {
         var object = rs.meta.object
         object[path: ["spec", "replicas"]] = .number(replicas)
+        object[path: ["metadata", "annotations", Self.desiredReplicasAnnotation]] = .string(String(d.replicas))
+        object[path: ["metadata", "annotations", Self.maxReplicasAnnotation]] = .string(String(d.replicas + d.fenceposts.surge))
         update(rs.meta, .replicaSets, to: object, for: work, by: "deployment")
     }
 
