@@ -13,6 +13,11 @@ import Store
 /// - What the pods bound to a node request never exceeds its allocatable.
 /// - A node that kept renewing its Lease is never marked unreachable: no marking commits within
 ///   the grace period after a renewal committed (allowing a decision's time to commit).
+/// - A ReplicaSet's controller never creates a pod for a shortfall it already made up: no pod
+///   creation leaves a ReplicaSet with more active pods than the most replicas it asked for since
+///   it last had no more pods than asked, for a decision's time, with those replicas (creations
+///   decided before a scale-down may still commit). Creations an old leader decided and a new
+///   one committed are not judged: they were decided before the state they commit into.
 /// - A rolling update never specifies more than `replicas + maxSurge` pods (as the scaling
 ///   decision read them: its `max-replicas` annotation), and never scales an old ReplicaSet down
 ///   below `replicas − maxUnavailable` available (counted from the ReplicaSets' statuses, as the
@@ -24,13 +29,17 @@ struct ControlChecker {
     /// When each node's recent Lease renewals committed.
     var renewalsNs: [String: [UInt64]] = [:]
     let nodeGraceNs: UInt64
-    /// When the availability a Deployment's ReplicaSets report last changed.
+    /// When the availability a Deployment's ReplicaSets report, or its own spec, last changed.
     var availabilityChangedNs: [String: UInt64] = [:]
     /// How long a decision may take to commit after it read the state.
     static let decisionWindowNs: UInt64 = 300_000_000
     /// Masters read the clock once per tick: a renewal's time there may be a tick early.
     static let tickSlackNs: UInt64 = 50_000_000
     var podsBound = 0
+    /// Per ReplicaSet uid: the most replicas it asked for since it last had no more active pods,
+    /// and when its replicas last changed.
+    var allowance: [String: Int] = [:]
+    var replicasChangedNs: [String: UInt64] = [:]
 
     init(nodeGraceNs: UInt64) {
         self.nodeGraceNs = nodeGraceNs
@@ -58,16 +67,25 @@ struct ControlChecker {
             let new = value.flatMap { try? JSONParser.parse(Array($0.utf8)) }
             let before = view.view
             view.observe(key: key, value: value, version: entry.index)
-            if let v = check(key, old: old, new: new, before: before, at: entry.index, nowNs: nowNs) { return v }
+            // An entry of an older term than the newest committed one was decided by an earlier leader.
+            let late = entry.term < committed[committed.count - 1].term
+            if let v = check(key, old: old, new: new, before: before, at: entry.index, late: late, nowNs: nowNs) { return v }
         }
         return nil
     }
 
-    mutating func check(_ key: String, old: JSON?, new: JSON?, before: ClusterView, at index: LogIndex, nowNs: UInt64) -> Violation? {
+    mutating func check(_ key: String, old: JSON?, new: JSON?, before: ClusterView, at index: LogIndex, late: Bool, nowNs: UInt64) -> Violation? {
         if key.hasPrefix("pods/") {
             let was = old?[path: ["spec", "nodeName"]]?.stringValue, now = new?[path: ["spec", "nodeName"]]?.stringValue
             if let was, new != nil, now != was {
                 return Violation(invariant: "bound once", detail: "entry \(index) moved \(key) from node \(was) to \(now ?? "none")")
+            }
+            if let owner = OwnerRef.controller(of: new ?? old ?? [:]), let rs = view.view.replicaSet(uid: owner.uid) {
+                let active = view.view.pods(ownedBy: owner.uid).filter(\.isActive).count
+                if old == nil, new != nil, !late, active > (allowance[owner.uid] ?? rs.replicas) {
+                    return Violation(invariant: "created once", detail: "entry \(index) created \(key): \(rs.meta.name) has \(active) active pods for at most \(allowance[owner.uid] ?? rs.replicas) asked")
+                }
+                if active <= rs.replicas, nowNs >= (replicasChangedNs[owner.uid] ?? 0) + Self.decisionWindowNs { allowance[owner.uid] = rs.replicas }
             }
             if was == nil, let node = now {
                 podsBound += 1
@@ -91,17 +109,24 @@ struct ControlChecker {
         } else if key.hasPrefix("leases/kube-node-lease/"), let renewTime = new?[path: ["spec", "renewTime"]], renewTime != old?[path: ["spec", "renewTime"]] {
             let name = String(key.dropFirst("leases/kube-node-lease/".count))
             renewalsNs[name] = (renewalsNs[name] ?? []).filter { $0 + nodeGraceNs > nowNs } + [nowNs]
+        } else if key.hasPrefix("deployments/") {
+            if old?["spec"] != new?["spec"] { availabilityChangedNs[key] = nowNs }
         } else if key.hasPrefix("replicasets/") {
             let rs = (new ?? old).map { ReplicaSetFacts(key: key, version: index, object: $0) }
+            if let rs, new != nil {
+                if old?[path: ["spec", "replicas"]] != new?[path: ["spec", "replicas"]] { replicasChangedNs[rs.meta.uid] = nowNs }
+                allowance[rs.meta.uid] = max(allowance[rs.meta.uid] ?? rs.replicas, rs.replicas)
+            }
             guard let owner = rs?.meta.controller, let d = view.view.deployment(uid: owner.uid) else { return nil }
             let owned = view.view.replicaSets(ownedBy: owner.uid)
             let total = owned.reduce(0) { $0 + $1.replicas }
             let oldReplicas = old?[path: ["spec", "replicas"]]?.intValue ?? 0, newReplicas = new?[path: ["spec", "replicas"]]?.intValue ?? 0
             let availability = owned.reduce(0) { $0 + min($1.availableReplicas, $1.replicas) }
             let beforeAvailability = before.replicaSets(ownedBy: owner.uid).reduce(0) { $0 + min($1.availableReplicas, $1.replicas) }
-            if old?["status"]?["availableReplicas"] != new?["status"]?["availableReplicas"] || beforeAvailability != availability {
-                availabilityChangedNs[d.meta.key] = nowNs
-            }
+            // Availability the ReplicaSets report, or the Deployment's spec, changed lately: a
+            // decision may have read the old.
+            let settled = nowNs >= (availabilityChangedNs[d.meta.key] ?? 0) + Self.decisionWindowNs
+            if old?["status"]?["availableReplicas"] != new?["status"]?["availableReplicas"] { availabilityChangedNs[d.meta.key] = nowNs }
             if d.recreate { return nil }
             if newReplicas > oldReplicas {
                 // The decision's reading of the Deployment travels with it, as in Kubernetes: the
@@ -114,7 +139,7 @@ struct ControlChecker {
                     return Violation(invariant: "rollout surge", detail: "entry \(index) scaled \(key) to \(newReplicas): \(total) pods specified for \(d.meta.name), over replicas + maxSurge = \(allowed)")
                 }
             } else if newReplicas < oldReplicas, new != nil, ControlPlane.withoutHash(rs!.template) != d.template,
-                      nowNs >= (availabilityChangedNs[d.meta.key] ?? 0) + Self.decisionWindowNs {
+                      settled {
                 // Pods that are not available may go (Kubernetes cleans them up first); available
                 // ones only down to the minimum.
                 let minimum = d.replicas - d.fenceposts.unavailable
@@ -151,8 +176,14 @@ extension Simulation {
                 return "\(key): status \(status.text) for generation \(d.generation), \(d.replicas) replicas"
             }
         }
+        let dead = deadAgent.map { agents[$0].name }
         for key in view.pods.keys.sorted() {
             let pod = view.pods[key]!
+            if pod.nodeName != nil, pod.nodeName == dead {
+                // Its agent is gone: the pod must have been evicted; it stays Terminating, as in Kubernetes.
+                if !pod.meta.deleting { return "\(key) was not evicted from the dead \(dead!)" }
+                continue
+            }
             if pod.meta.deleting { return "\(key) is still being deleted" }
             if pod.nodeName == nil || pod.phase != "Running" { return "\(key) is \(pod.phase) on \(pod.nodeName ?? "no node")" }
             if let owner = pod.meta.controller, !view.ownerExists(owner.uid) { return "\(key) outlives its owner \(owner.name)" }
@@ -161,7 +192,14 @@ extension Simulation {
             if let owner = view.replicaSets[key]!.meta.controller, !view.ownerExists(owner.uid) { return "\(key) outlives its owner \(owner.name)" }
         }
         for agent in agents {
-            guard let node = view.nodes[agent.name] else { return "\(agent.name) is not registered" }
+            guard let node = view.nodes[agent.name] else {
+                if agent.name == dead { continue }  // it died before it registered
+                return "\(agent.name) is not registered"
+            }
+            if agent.name == dead {
+                if node.readyStatus != "Unknown" { return "the dead \(agent.name) is \(node.readyStatus ?? "not reported"), not Unknown" }
+                continue
+            }
             if node.readyStatus != "True" { return "\(agent.name) is \(node.readyStatus ?? "not reported")" }
             if !(node.meta.object[path: ["spec", "taints"]]?.arrayValue ?? []).isEmpty { return "\(agent.name) is still tainted" }
         }

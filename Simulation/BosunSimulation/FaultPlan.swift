@@ -58,6 +58,9 @@ struct FaultPlan: CustomStringConvertible {
     /// How often an agent stops (nil: never), and for how long at most.
     var agentStopIntervalNs: UInt64?
     var agentStopMaxMs: UInt64 = 10_000
+    /// One agent stays down for good once the faults stop: its node must be marked unreachable
+    /// and its pods evicted and replaced elsewhere.
+    var agentDiesForGood = false
 
     init(nodes: Int, bugs: PlantedBugs, rng: inout SplitMix64) {
         raft = RaftConfig()
@@ -111,14 +114,18 @@ struct FaultPlan: CustomStringConvertible {
     /// Draws the control-plane world from its own generator, so the masters' faults of a seed
     /// are the same with it or without it.
     mutating func drawControlPlane(rng: inout SplitMix64) {
+        // Pods and Deployments are kilobytes: a leader that holds only a couple uncommitted
+        // refuses almost every write of a busy cluster.
+        raft.maxUncommittedBytes = max(raft.maxUncommittedBytes, Int(rng.uniform(16_384...131_072)))
         agents = Int(rng.uniform(3...10))
         operators = Int(rng.uniform(1...2))
         deployments = Int(rng.uniform(1...2))
-        operatorThinkNs = rng.uniform(200...2_000) * 1_000_000
+        operatorThinkNs = rng.uniform(300...4_000) * 1_000_000
         if rng.chance(0.6) {
             agentStopIntervalNs = rng.uniform(2_000...15_000) * 1_000_000
             agentStopMaxMs = rng.uniform(2_000...15_000)
         }
+        agentDiesForGood = rng.chance(0.3)
     }
 
     var description: String {
@@ -129,6 +136,6 @@ struct FaultPlan: CustomStringConvertible {
             + "crashAfterSync=\(pct(crashAfterSyncRate)) crashNewLeader=\(pct(crashNewLeaderRate)) crashAfterAppend=\(pct(crashAfterAppendRate)) "
             + "tear=\(pct(tearProbability)) pauses=\(ms(pauseIntervalNs)) transfers=\(ms(transferIntervalNs)) isolations=\(ms(isolationIntervalNs)) clients=\(clients) keys=\(keys) "
             + "appendBytes=\(raft.maxAppendBytes) inflight=\(raft.maxInflightAppends) snapshotEvery=\(snapshotEveryEntries)"
-            + (agents == 0 ? "" : " agents=\(agents) operators=\(operators) deployments=\(deployments) agentStops=\(ms(agentStopIntervalNs))")
+            + (agents == 0 ? "" : " agents=\(agents) operators=\(operators) deployments=\(deployments) agentStops=\(ms(agentStopIntervalNs)) deadAgent=\(agentDiesForGood)")
     }
 }

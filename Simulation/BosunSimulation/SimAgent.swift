@@ -41,7 +41,7 @@ extension Simulation {
             if agent.statusDue || agent.beats % 10 == 0 {
                 agents[a].statusDue = false
                 let status: JSON = ["status": [
-                    "capacity": ["cpu": "4", "memory": "8Gi", "pods": "110"], "allocatable": ["cpu": "4", "memory": "8Gi", "pods": "110"],
+                    "capacity": ["cpu": "2", "memory": "4Gi", "pods": "110"], "allocatable": ["cpu": "2", "memory": "4Gi", "pods": "110"],
                     "conditions": [["type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"]],
                 ]]
                 call(.agent(a), CallerRequest(request: CallerRequest.mergePatch(agentPath(a) + "/status", status), purpose: .nodeStatus))
@@ -117,7 +117,7 @@ extension Simulation {
     }
 
     func startAgent(_ a: Int) {
-        guard !agents[a].running else { return }
+        guard !agents[a].running, a != deadAgent else { return }
         agents[a].running = true
         agents[a].statusDue = true
         schedule(after: clusterRng.uniform(0...Self.agentBeatNs), .agentBeat(agent: a, generation: agents[a].generation))

@@ -21,7 +21,7 @@ extension Simulation {
         case 0..<30:
             request = CallerRequest.json("POST", Self.deploymentsPath, deployment(name))
         case 30..<50:
-            request = CallerRequest.mergePatch(path, ["spec": ["replicas": .number(Int(clusterRng.uniform(0...6)))]])
+            request = CallerRequest.mergePatch(path, ["spec": ["replicas": .number(Int(clusterRng.uniform(0...5)))]])
         case 50..<70:
             operators[o].imageVersion += 1
             let image = "app:v\(operators[o].imageVersion)"
@@ -57,9 +57,9 @@ extension Simulation {
             strategy = ["type": "RollingUpdate", "rollingUpdate": ["maxSurge": values[clusterRng.index(values.count)],
                                                                    "maxUnavailable": values[clusterRng.index(values.count)]]]
         }
-        let cpu = "\(clusterRng.uniform(1...2) * 100)m"
+        let cpu = "\(clusterRng.uniform(2...3) * 50)m"
         return ["apiVersion": "apps/v1", "kind": "Deployment", "metadata": ["name": .string(name)],
-                "spec": ["replicas": .number(Int(clusterRng.uniform(1...6))), "strategy": strategy,
+                "spec": ["replicas": .number(Int(clusterRng.uniform(1...5))), "strategy": strategy,
                          "selector": ["matchLabels": ["app": .string(name)]],
                          "template": ["metadata": ["labels": ["app": .string(name)]],
                                       "spec": ["containers": [["name": "app", "image": "app:v1", "resources": ["requests": ["cpu": .string(cpu)]]]]]]]]

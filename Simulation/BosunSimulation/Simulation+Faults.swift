@@ -1,3 +1,4 @@
+import Master
 import Raft
 import Store
 
@@ -157,6 +158,7 @@ extension Simulation {
     /// other members stay down for good), stop every fault, and require convergence in time.
     func startLivenessPhase() {
         inLivenessPhase = true
+        healedNs = nowNs
         clearPartition()
         lossRate = 0
         replayRate = 0
@@ -178,19 +180,31 @@ extension Simulation {
                 resume(i)
             }
         }
-        for a in agents.indices where !agents[a].running { startAgent(a) }
+        if plan.agentDiesForGood, !agents.isEmpty {
+            let a = clusterRng.index(agents.count)
+            deadAgent = a
+            if agents[a].running {
+                agents[a].running = false
+                agents[a].generation += 1
+                resetCaller(.agent(a))
+            }
+        }
+        for a in agents.indices where !agents[a].running && a != deadAgent { startAgent(a) }
         if let node = cordoned, !operators.isEmpty {
             cordoned = nil
             call(.operatorClient(0), uncordon(node))
         }
-        livenessDeadlineNs = nowNs + options.livenessBoundNs
+        // A node that died must first be found out (grace period) and its pods outlast their
+        // toleration before they are replaced.
+        let eviction = deadAgent == nil ? 0 : Self.nodeGraceNs + UInt64(Defaulting.defaultTolerationSeconds) * 1_000_000_000
+        livenessDeadlineNs = nowNs + options.livenessBoundNs + eviction
         schedule(after: 50_000_000, .livenessCheck)
     }
 
     func checkLiveness() {
         if let reason = unconverged() {
             if nowNs >= livenessDeadlineNs {
-                fail(Violation(invariant: "liveness", detail: "not converged \(options.livenessBoundNs / 1_000_000_000)s after healing: \(reason)"))
+                fail(Violation(invariant: "liveness", detail: "not converged \((livenessDeadlineNs - healedNs) / 1_000_000_000)s after healing: \(reason)"))
             } else {
                 schedule(after: 50_000_000, .livenessCheck)
             }

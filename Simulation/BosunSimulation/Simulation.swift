@@ -1,3 +1,4 @@
+import Control
 import Master
 import MasterCore
 import Raft
@@ -23,10 +24,11 @@ public struct SimulationOptions: Sendable {
     /// controllers' oracles.
     public var controlPlane = true
 
-    public init(seed: UInt64, nodes: Int = 3, bugs: PlantedBugs = []) {
+    public init(seed: UInt64, nodes: Int = 3, bugs: PlantedBugs = [], controlPlane: Bool = true) {
         self.seed = seed
         self.nodes = nodes
         self.bugs = bugs
+        self.controlPlane = controlPlane
     }
 }
 
@@ -109,6 +111,9 @@ public final class Simulation {
     /// needs a fault-free stretch compares it.
     var faultEpoch = 0
     var inLivenessPhase = false
+    var healedNs: UInt64 = 0
+    /// The agent that stays down for good in the liveness phase, if any.
+    var deadAgent: Int?
     var core: [Bool]
     var livenessDeadlineNs: UInt64 = 0
     /// How long the converged cluster must then run without a term change.

@@ -17,11 +17,14 @@ public struct SimulatorCommand: Equatable, Sendable {
     public var searchCheck = true
     public var verbose = false
     public var printEvents = false
+    /// Run the control-plane world too (node agents, operators, their oracles): the default.
+    public var controlPlane = true
 
     public static let usage = """
-        usage: bosun-sim --seeds A-B [--nodes 3|5] [--bug NAME] [--jobs N] [--fault-seconds S] [--no-search]
-               bosun-sim --seed S [--nodes 3|5] [--bug NAME] [--fault-seconds S] [--verbose] [--print-events]
+        usage: bosun-sim --seeds A-B [--nodes 3|5] [--bug NAME] [--jobs N] [--fault-seconds S] [--no-search] [--raft-only]
+               bosun-sim --seed S [--nodes 3|5] [--bug NAME] [--fault-seconds S] [--raft-only] [--verbose] [--print-events]
                bosun-sim --list-bugs
+        --raft-only: masters and their API clients only, without node agents and operators.
         """
 
     /// A usage error, with the message to print.
@@ -80,6 +83,8 @@ public struct SimulatorCommand: Equatable, Sendable {
                 faultSeconds = n
             case "--no-search":
                 searchCheck = false
+            case "--raft-only":
+                controlPlane = false
             case "--verbose", "-v":
                 verbose = true
             case "--print-events":
@@ -92,7 +97,7 @@ public struct SimulatorCommand: Equatable, Sendable {
     }
 
     public func options(seed: UInt64) -> SimulationOptions {
-        var o = SimulationOptions(seed: seed, nodes: nodes, bugs: bugs)
+        var o = SimulationOptions(seed: seed, nodes: nodes, bugs: bugs, controlPlane: controlPlane)
         o.faultDurationNs = faultSeconds * 1_000_000_000
         o.searchCheck = searchCheck
         o.printEvents = printEvents

@@ -143,6 +143,9 @@ public struct ClusterView: Sendable {
     /// Whether an object with this uid exists among the owner kinds.
     public func ownerExists(_ uid: String) -> Bool { ownerKeys[uid] != nil }
 
+    /// The ReplicaSet with this uid.
+    public func replicaSet(uid: String) -> ReplicaSetFacts? { ownerKeys[uid].flatMap { replicaSets[$0] } }
+
     /// The Deployment with this uid.
     public func deployment(uid: String) -> DeploymentFacts? { ownerKeys[uid].flatMap { deployments[$0] } }
 

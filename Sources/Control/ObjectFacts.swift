@@ -7,6 +7,8 @@ public struct OwnerRef: Equatable, Sendable {
     public var uid: String
 
     /// The controller among `metadata.ownerReferences`, if any.
+    public static func controller(of object: JSON) -> OwnerRef? { OwnerRef(controllerOf: object) }
+
     init?(controllerOf object: JSON) {
         guard let refs = object[path: ["metadata", "ownerReferences"]]?.arrayValue,
             let ref = refs.first(where: { $0["controller"] == true }), let uid = ref["uid"]?.stringValue

@@ -52,7 +52,7 @@ public enum Scheduler {
         let maxSiblings = siblings.max() ?? 0
         var best: (node: String, score: Int64)? = nil
         for (i, node) in feasible.enumerated() {
-            let used = (view.load[node.meta.name]?.requested ?? Resources()) + (assumed[node.meta.name]?.requested ?? Resources())
+            let used = ignoreBound ? Resources() : (view.load[node.meta.name]?.requested ?? Resources()) + (assumed[node.meta.name]?.requested ?? Resources())
             let score = self.score(pod, node, used: used, siblings: siblings[i], maxSiblings: maxSiblings)
             if best == nil || score > best!.score { best = (node.meta.name, score) }
         }

@@ -70,6 +70,12 @@ public struct PlantedBugs: OptionSet, Sendable, Hashable {
     /// A rolling update scales old ReplicaSets down without regard to `maxUnavailable`.
     public static let rolloutIgnoresMaxUnavailable = PlantedBugs(rawValue: 1 << 14)
 
+    /// The bugs planted in the scheduler and controllers.
+    public static let controlPlane: PlantedBugs = [
+        .bindWithoutCompareAndSwap, .schedulerIgnoresBoundPods, .controllersActBeforeTermApplied, .keepNodeGraceAcrossLeaders,
+        .replicaSetCountsTerminatingPods, .rolloutIgnoresMaxUnavailable,
+    ]
+
     /// Every planted bug with its command-line name, in a fixed order.
     public static let named: [(name: String, bug: PlantedBugs, summary: String)] = [
         ("commit-previous-term", .commitPreviousTerm, "commit an earlier term's entry by counting replicas (Figure 8)"),

@@ -67,6 +67,17 @@ struct ControlHarness {
 
     var pods: [JSON] { objects("pods/") }
 
+    /// Moves time on by `seconds`, half a second at a time (a leader runs at least that often),
+    /// renewing the Leases of `renewing` each second and settling after each step.
+    mutating func advance(seconds: Double, renewing: [String] = []) {
+        let steps = Int(seconds * 2)
+        for step in 0..<steps {
+            nowNs += 500_000_000
+            if step % 2 == 1 { for node in renewing { renewLease(node) } }
+            settle()
+        }
+    }
+
     /// Runs rounds until the control plane has nothing more to write (or `rounds` ran).
     mutating func settle(rounds: Int = 200, check: (ControlHarness) -> Void = { _ in }) {
         for _ in 0..<rounds {

@@ -162,3 +162,23 @@ struct ControllerTests {
         #expect(h.plane.view.deployments["deployments/other/web"]!.fenceposts == (0, 1))
     }
 }
+
+extension ControllerTests {
+    /// The planted bug that ignores maxUnavailable drops availability at the first step of a
+    /// rollout (the check in `rollingUpdateKeepsItsBounds` can fail).
+    @Test mutating func plantedRolloutBugDropsAvailability() {
+        var options = ControlPlane.Options()
+        options.plantedBugs = .rolloutIgnoresMaxUnavailable
+        var h = ControlHarness(options: options)
+        for i in 0..<4 { h.addNode("n\(i)") }
+        h.plane.lead(nowNs: h.nowNs)
+        h.create(.deployments, "default", Self.deployment(replicas: 10, image: "v1"))
+        h.settle()
+        var d = h.objects("deployments/")[0]
+        d[path: ["spec", "template", "spec", "containers"]] = [["name": "c", "image": "v2", "resources": ["requests": ["cpu": "100m"]]]]
+        h.update(.deployments, d)
+        var worst = Int.max
+        h.settle { h in worst = min(worst, Self.counts(h).available) }
+        #expect(worst < 10)
+    }
+}
