@@ -17,6 +17,8 @@ struct SimAgent {
     /// When each pod was first seen bound here (it becomes ready a while after).
     var firstSeenNs: [String: UInt64] = [:]
     var startDelayNs: UInt64
+    /// Allocatable CPU: most nodes are small, every third is big, so where pods go matters.
+    var cpu: String
 }
 
 extension Simulation {
@@ -41,7 +43,7 @@ extension Simulation {
             if agent.statusDue || agent.beats % 10 == 0 {
                 agents[a].statusDue = false
                 let status: JSON = ["status": [
-                    "capacity": ["cpu": "2", "memory": "4Gi", "pods": "110"], "allocatable": ["cpu": "2", "memory": "4Gi", "pods": "110"],
+                    "capacity": ["cpu": .string(agent.cpu), "memory": "16Gi", "pods": "110"], "allocatable": ["cpu": .string(agent.cpu), "memory": "16Gi", "pods": "110"],
                     "conditions": [["type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"]],
                 ]]
                 call(.agent(a), CallerRequest(request: CallerRequest.mergePatch(agentPath(a) + "/status", status), purpose: .nodeStatus))

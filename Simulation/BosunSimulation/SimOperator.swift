@@ -5,6 +5,8 @@ import Master
 struct SimOperator {
     var caller: SimCaller
     var imageVersion = 1
+    /// Bare pods created so far (at most three: they are never deleted).
+    var barePods = 0
 }
 
 extension Simulation {
@@ -30,10 +32,13 @@ extension Simulation {
             request = CallerRequest.mergePatch(path, ["spec": ["template": ["spec": ["containers": [["name": "app", "image": "app:v1"]]]]]])
         case 80..<88:
             request = CallerRequest.json("DELETE", path, [:])
-        case 88..<94:
+        case 88..<94 where operators[o].barePods < 3:
+            operators[o].barePods += 1
             let pod: JSON = ["apiVersion": "v1", "kind": "Pod", "metadata": ["generateName": "bare-", "labels": ["bare": "yes"]],
                              "spec": ["containers": [["name": "app", "image": "app:v1", "resources": ["requests": ["cpu": "100m"]]]]]]
             request = CallerRequest.json("POST", "/api/v1/namespaces/default/pods", pod)
+        case 88..<94:
+            return
         default:
             guard !agents.isEmpty else { return }
             let node = agents[clusterRng.index(agents.count)].name
@@ -57,7 +62,7 @@ extension Simulation {
             strategy = ["type": "RollingUpdate", "rollingUpdate": ["maxSurge": values[clusterRng.index(values.count)],
                                                                    "maxUnavailable": values[clusterRng.index(values.count)]]]
         }
-        let cpu = "\(clusterRng.uniform(2...3) * 50)m"
+        let cpu = "\(clusterRng.uniform(3...8) * 50)m"
         return ["apiVersion": "apps/v1", "kind": "Deployment", "metadata": ["name": .string(name)],
                 "spec": ["replicas": .number(Int(clusterRng.uniform(1...5))), "strategy": strategy,
                          "selector": ["matchLabels": ["app": .string(name)]],

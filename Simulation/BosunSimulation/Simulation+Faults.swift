@@ -181,7 +181,9 @@ extension Simulation {
             }
         }
         if plan.agentDiesForGood, !agents.isEmpty {
-            let a = clusterRng.index(agents.count)
+            // A small node: the others keep room for every pod.
+            let small = agents.indices.filter { $0 % 3 != 2 }
+            let a = small[clusterRng.index(small.count)]
             deadAgent = a
             if agents[a].running {
                 agents[a].running = false

@@ -177,7 +177,8 @@ public final class Simulation {
             watchers.append(SimWatcher(target: (w + 1) % options.nodes))
         }
         for a in 0..<plan.agents {
-            agents.append(SimAgent(name: "node-\(a + 1)", caller: SimCaller(target: a % options.nodes), startDelayNs: clusterRng.uniform(0...2_000) * 1_000_000))
+            agents.append(SimAgent(name: "node-\(a + 1)", caller: SimCaller(target: a % options.nodes), startDelayNs: clusterRng.uniform(0...2_000) * 1_000_000,
+                                   cpu: a % 3 == 2 ? "8" : "1"))
         }
         for o in 0..<plan.operators {
             operators.append(SimOperator(caller: SimCaller(target: (o + 2) % options.nodes)))
