@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "bosun-sim", targets: ["bosun-sim"]),
         .executable(name: "bosun", targets: ["bosun"]),
+        .executable(name: "bosun-bench", targets: ["bosun-bench"]),
     ],
     targets: [
         .target(name: "Raft", path: "Sources/Raft"),
@@ -21,6 +22,7 @@ let package = Package(
         .target(name: "CSystem", path: "Sources/CSystem"),
         .target(name: "Runtime", dependencies: ["Raft", "Store", "Host", "Master", "MasterCore", "CSystem"], path: "Sources/Runtime"),
         .executableTarget(name: "bosun", dependencies: ["Runtime", "Master", "Raft"], path: "Sources/bosun"),
+        .executableTarget(name: "bosun-bench", dependencies: ["Control", "Master"], path: "Sources/bosun-bench"),
         .target(
             name: "BosunSimulation",
             dependencies: ["Control", "Raft", "Store", "Host", "Master", "MasterCore"],

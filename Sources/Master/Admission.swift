@@ -111,6 +111,17 @@ public enum Admission {
         return value
     }
 
+    /// The object without its null members: in Kubernetes' types a null field is an absent one
+    /// (clients send `"creationTimestamp": null` in pod templates), and a template must compare
+    /// equal however a client wrote it.
+    static func withoutNulls(_ value: JSON) -> JSON {
+        switch value {
+        case .object(let members): .object(members.filter { $0.value != .null }.mapValues(withoutNulls))
+        case .array(let items): .array(items.map(withoutNulls))
+        default: value
+        }
+    }
+
     static func hasGeneration(_ type: ResourceType) -> Bool { type.schema.field("spec") != nil }
 
     /// What changes the generation: the spec, or for types without one nothing.
@@ -143,6 +154,7 @@ public enum Admission {
             object[path: ["metadata", "name"]] = .string(prefix + suffix)
         }
         let name = object[path: ["metadata", "name"]]?.stringValue ?? ""
+        object = withoutNulls(object)
         Defaulting.apply(type, &object)
 
         var errors: [FieldError] = []

@@ -42,6 +42,8 @@ public final class MasterServer {
         public var watchHistoryEvents = 10_000
         /// How often a watch that asked for bookmarks gets one.
         public var bookmarkIntervalNs: UInt64 = 30_000_000_000
+        /// A node whose Lease is not renewed for this long is marked unreachable.
+        public var nodeGracePeriodNs: UInt64 = 5_000_000_000
 
         public init(id: NodeID, members: [Member], peerListen: PeerTransport.Address, api: PeerTransport.Address, dataDirectory: String) {
             self.id = id
@@ -80,6 +82,7 @@ public final class MasterServer {
         coreOptions.writeTimeoutNs = options.writeTimeoutNs
         coreOptions.watchHistoryEvents = options.watchHistoryEvents
         coreOptions.bookmarkIntervalNs = options.bookmarkIntervalNs
+        coreOptions.control.nodeGracePeriodNs = options.nodeGracePeriodNs
         var entropy = SystemRandomNumberGenerator()  // uids and the client session differ per process start
         let seed = entropy.next()
         driver = try RaftDriver(loop: loop, options: driverOptions, empty: KVStore()) { host in
@@ -193,6 +196,7 @@ public final class MasterServer {
         lines += gauge("bosun_raft_is_leader", "gauge", "1 when this master leads.", node.role == .leader ? "1" : "0")
         lines += gauge("bosun_raft_leader_changes_total", "counter", "Leaders seen change.", "\(core.leaderChanges)")
         lines += gauge("bosun_raft_proposals_total", "counter", "Entries proposed by this master while leading.", "\(core.proposals)")
+        lines += gauge("bosun_control_writes_total", "counter", "Writes the scheduler and controllers proposed on this master.", "\(core.controlWrites)")
         lines += APIMetrics.help("bosun_wal_fsync_duration_seconds", "histogram", "fdatasync of each write-ahead log batch.")
         lines += driver.fsyncLatency.lines("bosun_wal_fsync_duration_seconds", labels: "")
         lines += gauge("bosun_snapshots_written_total", "counter", "Snapshots this master wrote.", "\(driver.snapshotsWritten)")

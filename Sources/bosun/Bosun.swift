@@ -12,7 +12,7 @@ struct Bosun {
     static let usage = """
         usage: bosun master --id ID --peers ID=HOST:PORT,... --api HOST:PORT --data-dir DIR
                             [--peer-bind HOST:PORT] [--api-peers ID=HOST:PORT,...] [--snapshot-entries N]
-                            [--watch-history N] [--bookmark-seconds N]
+                            [--watch-history N] [--bookmark-seconds N] [--node-grace-seconds N]
                bosun up [--masters 3|5] [--data-dir DIR] [--api-port 8080] [--peer-port 9080]
                bosun apply|create -f FILE|DIR|- [-n NS]
                bosun get TYPE [NAME...] [-o wide|json|yaml|name] [-l SELECTOR] [--field-selector F] [-n NS | -A] [-w]
@@ -82,7 +82,7 @@ struct Bosun {
 
     static func runMaster(_ arguments: [String]) throws {
         let flags = try Flags(
-            arguments, known: ["id", "peers", "api", "data-dir", "peer-bind", "api-peers", "snapshot-entries", "watch-history", "bookmark-seconds"],
+            arguments, known: ["id", "peers", "api", "data-dir", "peer-bind", "api-peers", "snapshot-entries", "watch-history", "bookmark-seconds", "node-grace-seconds"],
             environment: environment())
         guard let id = UInt64(try flags.required("id")), id > 0 else { throw Flags.UsageError(message: "--id must be a positive integer") }
         let peers = try Flags.addressMap(try flags.required("peers"), flag: "peers")
@@ -100,6 +100,7 @@ struct Bosun {
         options.snapshotEveryEntries = UInt64(try flags.int("snapshot-entries", default: 10_000, allowed: 10...10_000_000))
         options.watchHistoryEvents = try flags.int("watch-history", default: 10_000, allowed: 1...10_000_000)
         options.bookmarkIntervalNs = UInt64(try flags.int("bookmark-seconds", default: 30, allowed: 1...3600)) * 1_000_000_000
+        options.nodeGracePeriodNs = UInt64(try flags.int("node-grace-seconds", default: 5, allowed: 1...3600)) * 1_000_000_000
 
         let loop = try EventLoop()
         let master = try MasterServer(loop: loop, options: options)

@@ -51,7 +51,7 @@ struct CLITests {
         #expect(try cli.run(["apply", "-f", cluster.root + "/web.yaml"]).out == "deployment.apps/web configured\n")
         let json = try JSONParser.parse(try cli.run(["get", "deploy", "web", "-o", "json"]).out)
         let containers = json[path: ["spec", "template", "spec", "containers"]]?.arrayValue ?? []
-        #expect(containers.map { $0["name"] } == ["main"] && containers.first?["ports"] == [["containerPort": 80]])
+        #expect(containers.map { $0["name"] } == ["main"] && containers.first?["ports"] == [["containerPort": 80, "protocol": "TCP"]])
         #expect(json[path: ["spec", "replicas"]] == 3)
 
         let table = try cli.run(["get", "deployments", "-o", "wide"])

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// A cluster of real `bosun master` processes on 127.0.0.1 for tests: free ports, a temporary
 /// data directory per master, kill with any signal, restart on the same directory.
@@ -30,12 +31,17 @@ final class ClusterProcess {
         return nil
     }
 
+    /// Blocks handed out in this process: tests run in parallel, and a block free now is free for
+    /// every test that checks it until its masters bind it.
+    static let handedOut = Mutex<Set<UInt16>>([])
+
     /// The first of 20 consecutive free ports, below the kernel's ephemeral range (where every
     /// outgoing connection takes its port), so a cluster on consecutive ports does not collide
     /// with the other tests' clusters or connections.
     static func freePortBlock() -> UInt16 {
         while true {
             let base = UInt16.random(in: 20_000...30_000) / 20 * 20
+            guard handedOut.withLock({ $0.insert(base).inserted }) else { continue }
             let fds = (base..<base + 20).map { port -> Int32 in
                 let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
                 var addr = sockaddr_in()

@@ -107,7 +107,7 @@ struct KubectlTests {
         #expect(object[path: ["spec", "replicas"]] == 3 && object[path: ["metadata", "generation"]] == 2)
         let containers = object[path: ["spec", "template", "spec", "containers"]]?.arrayValue ?? []
         #expect(containers.count == 1 && containers.first?["image"] == "nginx:1.28")
-        #expect(containers.first?["ports"] == [["containerPort": 80]] && containers.first?["env"] == [["name": "MODE", "value": "fast"]])
+        #expect(containers.first?["ports"] == [["containerPort": 80, "protocol": "TCP"]] && containers.first?["env"] == [["name": "MODE", "value": "fast"]])
 
         let scaled = try k.run(["scale", "deployment", "web", "--replicas=5"])
         #expect(scaled.output.contains("deployment.apps/web scaled"), "\(scaled.output)")

@@ -64,3 +64,14 @@ struct DefaultingTests {
         #expect(Quantity.milliValue(JSON.bool(true)) == nil)
     }
 }
+
+extension DefaultingTests {
+    /// Null members are absent members, as in Kubernetes' types: a template written with
+    /// `"creationTimestamp": null` (as `kubectl rollout undo` sends it) stores like one without.
+    @Test func nullMembersAreDropped() throws {
+        let path = ResourcePath(type: .deployments, namespace: "default", name: "web", subresource: nil)
+        let with = Self.json(#"{"metadata":{"name":"web","labels":null},"spec":{"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"creationTimestamp":null,"labels":{"app":"web"}},"spec":{"containers":[{"name":"c","image":"nginx","args":null}]}}}}"#)
+        let without = Self.json(#"{"metadata":{"name":"web"},"spec":{"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"c","image":"nginx"}]}}}}"#)
+        #expect(try Admission.create(path, with, strict: true, stamp: Self.stamp) == Admission.create(path, without, strict: true, stamp: Self.stamp))
+    }
+}
