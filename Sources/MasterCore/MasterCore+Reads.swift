@@ -37,6 +37,8 @@ extension MasterCore {
                 }
             }
         case ("POST", nil): write(id, request) { [unowned self] () throws(APIError) in try create(id, path, request) }
+        case ("POST", _?) where path.type.plural == "pods" && path.subresource == "binding":
+            write(id, request) { [unowned self] () throws(APIError) in try bind(id, path, request) }
         case ("PUT", _?): write(id, request) { [unowned self] () throws(APIError) in try update(id, path, request) }
         case ("PATCH", _?): write(id, request) { [unowned self] () throws(APIError) in try patch(id, path, request) }
         case ("DELETE", _?): write(id, request) { [unowned self] () throws(APIError) in try delete(id, path, request) }

@@ -244,6 +244,45 @@ extension MasterCore {
         }
     }
 
+    /// `POST pods/NAME/binding` with a `Binding`, as an outside scheduler sends it: sets
+    /// `spec.nodeName` and `PodScheduled=True` in one compare-and-swap, unless the pod is bound
+    /// already or being deleted.
+    func bind(_ id: RequestID, _ path: ResourcePath, _ request: HTTPRequest, attempt: Int = 1) throws(APIError) {
+        let binding = try Admission.decode(request.body)
+        guard let node = binding[path: ["target", "name"]]?.stringValue, !node.isEmpty else {
+            throw APIError(code: 400, reason: "BadRequest", message: "a Binding needs target.name, the node to bind to")
+        }
+        var podPath = path
+        podPath.subresource = nil
+        let current = try currentItem(podPath)
+        var pod = StoredObject.render(current.value, version: current.version)
+        let name = path.name ?? ""
+        if let uid = binding[path: ["metadata", "uid"]]?.stringValue, pod[path: ["metadata", "uid"]]?.stringValue != uid {
+            throw APIError(code: 409, reason: "Conflict", message: "Operation cannot be fulfilled on pods/binding \"\(name)\": the UID in the Binding (\(uid)) is not the pod's")
+        }
+        if pod[path: ["metadata", "deletionTimestamp"]] != nil {
+            throw APIError(code: 409, reason: "Conflict", message: "Operation cannot be fulfilled on pods/binding \"\(name)\": pod \(name) is being deleted, cannot be assigned to a host")
+        }
+        if let bound = pod[path: ["spec", "nodeName"]]?.stringValue, !bound.isEmpty {
+            throw APIError(code: 409, reason: "Conflict", message: "Operation cannot be fulfilled on pods/binding \"\(name)\": pod \(name) is already assigned to node \"\(bound)\"")
+        }
+        pod[path: ["spec", "nodeName"]] = .string(node)
+        let scheduled: JSON = ["type": "PodScheduled", "status": "True", "lastTransitionTime": .string(stamp().now)]
+        pod[path: ["status", "conditions"]] = .array((pod[path: ["status", "conditions"]]?.arrayValue ?? []).filter { $0["type"] != "PodScheduled" } + [scheduled])
+        pod[path: ["metadata", "resourceVersion"]] = nil
+        let text = pod.text
+        propose(.update(key: podPath.key!, value: text, expectedVersion: current.version), id) { [unowned self] applied in
+            switch applied.result {
+            case .ok: respond(id, .json(201, ["kind": "Status", "apiVersion": "v1", "metadata": [:], "status": "Success", "code": 201]))
+            case .notFound: respond(id, .notFound(path.type, name))
+            case .conflict where attempt < Self.maxWriteAttempts:
+                do throws(APIError) { try bind(id, path, request, attempt: attempt + 1) } catch { respond(id, error) }
+            case .conflict: respond(id, .conflict(path.type, name))
+            default: respond(id, internalError(applied.result))
+            }
+        }
+    }
+
     func deletedStatus(_ path: ResourcePath, _ object: JSON) -> HTTPResponse {
         var details: JSON = ["name": .string(path.name ?? ""), "kind": .string(path.type.plural)]
         if !path.type.group.isEmpty { details["group"] = .string(path.type.group) }

@@ -45,6 +45,19 @@ struct ObjectLifecycleTests {
                                                 contentType: "application/merge-patch+json")
         #expect(Self.json(relabelled)[path: ["status", "phase"]] == "Running" && Self.json(relabelled)[path: ["metadata", "labels", "a"]] == "b")
 
+        // An outside scheduler binds through pods/NAME/binding (a pod naming another scheduler,
+        // so ours leaves it alone), once.
+        let other = #"{"metadata":{"name":"q"},"spec":{"schedulerName":"mine","containers":[{"name":"c","image":"i"}]}}"#
+        #expect(HTTPTestClient.request("POST", port: port, path: "/api/v1/namespaces/default/pods", body: other)?.status == 201)
+        let binding = #"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"q"},"target":{"kind":"Node","name":"n7"}}"#
+        #expect(HTTPTestClient.request("POST", port: port, path: "/api/v1/namespaces/default/pods/q/binding", body: binding)?.status == 201)
+        let bound = Self.json(HTTPTestClient.request("GET", port: port, path: "/api/v1/namespaces/default/pods/q"))
+        #expect(bound[path: ["spec", "nodeName"]] == "n7")
+        #expect((bound[path: ["status", "conditions"]]?.arrayValue ?? []).contains { $0["type"] == "PodScheduled" && $0["status"] == "True" })
+        let again = HTTPTestClient.request("POST", port: port, path: "/api/v1/namespaces/default/pods/q/binding", body: binding)
+        #expect(again?.status == 409 && (again?.body ?? "").contains("is already assigned to node \\\"n7\\\""), "\(String(describing: again))")
+        #expect(HTTPTestClient.request("POST", port: port, path: "/api/v1/namespaces/default/pods/q/binding", body: #"{"target":{}}"#)?.status == 400)
+
         // generateName and dryRun.
         let generated = Self.json(HTTPTestClient.request("POST", port: port, path: Self.cm, body: #"{"metadata":{"generateName":"gen-"}}"#))
         let name = generated[path: ["metadata", "name"]]?.stringValue ?? ""
