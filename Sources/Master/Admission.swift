@@ -97,9 +97,11 @@ public enum Admission {
         return object
     }
 
-    /// Whether a write leaves the object deleted: marked for deletion and no finalizer left.
+    /// Whether a write leaves the object deleted: marked for deletion, no finalizer left, and not
+    /// a pod in its grace period (its node's agent removes it).
     public static func isReadyToDelete(_ object: JSON) -> Bool {
         object[path: ["metadata", "deletionTimestamp"]] != nil && (object[path: ["metadata", "finalizers"]]?.arrayValue ?? []).isEmpty
+            && (object[path: ["metadata", "deletionGracePeriodSeconds"]]?.intValue ?? 0) == 0
     }
 
     /// The `metadata.resourceVersion` a client sent, for compare-and-swap.

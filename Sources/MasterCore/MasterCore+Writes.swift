@@ -196,7 +196,11 @@ extension MasterCore {
 
     /// DELETE with optional `DeleteOptions` (preconditions honoured; `propagationPolicy`
     /// accepted). An object with finalizers is marked with `deletionTimestamp` and stays until
-    /// the last finalizer is removed.
+    /// the last finalizer is removed. A pod bound to a node and not finished is deleted
+    /// gracefully, as in Kubernetes: marked with `deletionTimestamp` and
+    /// `deletionGracePeriodSeconds` (`gracePeriodSeconds`, else its
+    /// `terminationGracePeriodSeconds`), it stays until its node's agent removes it with a grace of
+    /// 0 (`kubectl delete --force --grace-period=0` does the same at once).
     func delete(_ id: RequestID, _ path: ResourcePath, _ request: HTTPRequest, attempt: Int = 1) throws(APIError) {
         guard path.subresource == nil else { throw .methodNotAllowed(request.method, request.path) }
         if path.type.plural == "namespaces", let name = path.name, Self.systemNamespaces.contains(name) {
@@ -216,10 +220,12 @@ extension MasterCore {
         let name = path.name ?? ""
         let operation: KVRequest.Operation
         let answer: (UInt64) -> HTTPResponse
-        if !(object[path: ["metadata", "finalizers"]]?.arrayValue ?? []).isEmpty {
+        let grace = path.type.plural == "pods" ? Self.gracePeriod(of: object, options) : 0
+        if !(object[path: ["metadata", "finalizers"]]?.arrayValue ?? []).isEmpty || grace > 0 {
             if object[path: ["metadata", "deletionTimestamp"]] != nil { return respond(id, .json(200, object)) }
             var marked = object
             marked[path: ["metadata", "deletionTimestamp"]] = .string(stamp().now)
+            if grace > 0 { marked[path: ["metadata", "deletionGracePeriodSeconds"]] = .number(grace) }
             marked[path: ["metadata", "resourceVersion"]] = nil
             let text = marked.text
             operation = .update(key: path.key!, value: text, expectedVersion: precondition ?? current.version)
@@ -281,6 +287,14 @@ extension MasterCore {
             default: respond(id, internalError(applied.result))
             }
         }
+    }
+
+    /// How long a pod being deleted is given to stop: 0 (deleted at once) unless it is bound to a
+    /// node and not finished (Kubernetes' `CheckGracefulDelete`).
+    static func gracePeriod(of pod: JSON, _ options: JSON) -> Int {
+        let phase = pod[path: ["status", "phase"]]?.stringValue
+        guard !(pod[path: ["spec", "nodeName"]]?.stringValue ?? "").isEmpty, phase != "Succeeded", phase != "Failed" else { return 0 }
+        return max(0, options["gracePeriodSeconds"]?.intValue ?? pod[path: ["spec", "terminationGracePeriodSeconds"]]?.intValue ?? 30)
     }
 
     func deletedStatus(_ path: ResourcePath, _ object: JSON) -> HTTPResponse {

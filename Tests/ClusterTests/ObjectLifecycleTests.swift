@@ -58,6 +58,19 @@ struct ObjectLifecycleTests {
         #expect(again?.status == 409 && (again?.body ?? "").contains("is already assigned to node \\\"n7\\\""), "\(String(describing: again))")
         #expect(HTTPTestClient.request("POST", port: port, path: "/api/v1/namespaces/default/pods/q/binding", body: #"{"target":{}}"#)?.status == 400)
 
+        // Deleting a bound pod is graceful: marked, it stays (through a status write too) until
+        // a delete with grace 0 (its agent's, or `--force`); an unbound pod goes at once.
+        let q = "/api/v1/namespaces/default/pods/q"
+        let marked = Self.json(HTTPTestClient.request("DELETE", port: port, path: q))
+        #expect(marked[path: ["metadata", "deletionTimestamp"]] != nil && marked[path: ["metadata", "deletionGracePeriodSeconds"]] == 30, "\(marked.text)")
+        #expect(HTTPTestClient.request("PATCH", port: port, path: q + "/status", body: #"{"status":{"phase":"Running"}}"#,
+                                       contentType: "application/merge-patch+json")?.status == 200)
+        #expect(HTTPTestClient.request("GET", port: port, path: q)?.status == 200)
+        #expect(HTTPTestClient.request("DELETE", port: port, path: q, body: #"{"gracePeriodSeconds":0}"#)?.status == 200)
+        #expect(HTTPTestClient.request("GET", port: port, path: q)?.status == 404)
+        #expect(HTTPTestClient.request("DELETE", port: port, path: "/api/v1/namespaces/default/pods/p")?.status == 200)
+        #expect(HTTPTestClient.request("GET", port: port, path: "/api/v1/namespaces/default/pods/p")?.status == 404)
+
         // generateName and dryRun.
         let generated = Self.json(HTTPTestClient.request("POST", port: port, path: Self.cm, body: #"{"metadata":{"generateName":"gen-"}}"#))
         let name = generated[path: ["metadata", "name"]]?.stringValue ?? ""
