@@ -31,7 +31,8 @@ extension Simulation {
         case 70..<80:
             request = CallerRequest.mergePatch(path, ["spec": ["template": ["spec": ["containers": [["name": "app", "image": "app:v1"]]]]]])
         case 80..<88:
-            request = CallerRequest.json("DELETE", path, [:])
+            // Background (the default) or Foreground: the dependents go first, then the Deployment.
+            request = CallerRequest.json("DELETE", path, clusterRng.chance(0.3) ? ["propagationPolicy": "Foreground"] : [:])
         case 88..<94 where operators[o].barePods < 3:
             operators[o].barePods += 1
             let pod: JSON = ["apiVersion": "v1", "kind": "Pod", "metadata": ["generateName": "bare-", "labels": ["bare": "yes"]],

@@ -181,8 +181,8 @@ public struct ControlPlane {
 
     /// Everything, as after a restart or a resync.
     mutating func markEverything() {
-        for key in view.replicaSets.keys { dirty.insert(.replicaSet(key)) }
-        for key in view.deployments.keys { dirty.insert(.deployment(key)) }
+        for (key, rs) in view.replicaSets { dirty.insert(rs.meta.deleting ? .collect(key) : .replicaSet(key)) }
+        for (key, d) in view.deployments { dirty.insert(d.meta.deleting ? .collect(key) : .deployment(key)) }
         for name in view.nodeNames { dirty.insert(.node(name)) }
         for (key, pod) in view.pods {
             if pod.nodeName == nil { dirty.insert(.schedule(key)) }
@@ -200,7 +200,9 @@ public struct ControlPlane {
         case .pod(let old):
             let new = view.pods[key]
             for owner in [old?.meta.controller, new?.meta.controller].compactMap({ $0 }) {
-                if let ownerKey = view.ownerKeys[owner.uid], ownerKey.hasPrefix("replicasets/") { dirty.insert(.replicaSet(ownerKey)) }
+                guard let ownerKey = view.ownerKeys[owner.uid] else { continue }
+                if ownerKey.hasPrefix("replicasets/") { dirty.insert(.replicaSet(ownerKey)) }
+                if view.replicaSets[ownerKey]?.meta.deleting == true { dirty.insert(.collect(ownerKey)) }
             }
             if let new {
                 if new.nodeName == nil, !waitingForChange.contains(key) { dirty.insert(.schedule(key)) }
@@ -214,11 +216,21 @@ public struct ControlPlane {
         case .replicaSet(let old):
             let new = view.replicaSets[key]
             if new != nil { dirty.insert(.replicaSet(key)) }
-            if let owner = (new ?? old)?.meta.controller, let ownerKey = view.ownerKeys[owner.uid] { dirty.insert(.deployment(ownerKey)) }
+            for owner in [old?.meta.controller, new?.meta.controller].compactMap({ $0 }) {
+                guard let ownerKey = view.ownerKeys[owner.uid] else { continue }
+                dirty.insert(.deployment(ownerKey))
+                if view.deployments[ownerKey]?.meta.deleting == true { dirty.insert(.collect(ownerKey)) }
+            }
+            if new?.meta.deleting == true { dirty.insert(.collect(key)) }
             if new == nil, let old { markDependents(of: old.meta.uid) }
             if let owner = new?.meta.controller, !view.ownerExists(owner.uid) { dirty.insert(.collect(key)) }
         case .deployment(let old):
-            if view.deployments[key] != nil { dirty.insert(.deployment(key)) } else if let old { markDependents(of: old.meta.uid) }
+            if let new = view.deployments[key] {
+                dirty.insert(.deployment(key))
+                if new.meta.deleting { dirty.insert(.collect(key)) }
+            } else if let old {
+                markDependents(of: old.meta.uid)
+            }
         case .node:
             let name = String(key.dropFirst("nodes//".count))
             if view.nodes[name] != nil {

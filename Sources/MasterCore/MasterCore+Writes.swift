@@ -208,7 +208,7 @@ extension MasterCore {
         }
         let options = request.body.isEmpty ? JSON.object([:]) : try Admission.decode(request.body)
         let current = try currentItem(path)
-        let object = StoredObject.render(current.value, version: current.version)
+        var object = StoredObject.render(current.value, version: current.version)
         if let uid = options[path: ["preconditions", "uid"]]?.stringValue, object[path: ["metadata", "uid"]]?.stringValue != uid {
             throw APIError(code: 409, reason: "Conflict", message: "Precondition failed: UID in precondition: \(uid), UID in object meta: \(object[path: ["metadata", "uid"]]?.stringValue ?? "")")
         }
@@ -221,6 +221,10 @@ extension MasterCore {
         let operation: KVRequest.Operation
         let answer: (UInt64) -> HTTPResponse
         let grace = path.type.plural == "pods" ? Self.gracePeriod(of: object, options) : 0
+        if let finalizer = try Self.propagationFinalizer(path.type, options),
+           !(object[path: ["metadata", "finalizers"]]?.arrayValue ?? []).contains(.string(finalizer)) {
+            object[path: ["metadata", "finalizers"]] = .array((object[path: ["metadata", "finalizers"]]?.arrayValue ?? []) + [.string(finalizer)])
+        }
         if !(object[path: ["metadata", "finalizers"]]?.arrayValue ?? []).isEmpty || grace > 0 {
             if object[path: ["metadata", "deletionTimestamp"]] != nil { return respond(id, .json(200, object)) }
             var marked = object
@@ -286,6 +290,21 @@ extension MasterCore {
             case .conflict: respond(id, .conflict(path.type, name))
             default: respond(id, internalError(applied.result))
             }
+        }
+    }
+
+    /// The finalizer a `propagationPolicy` asks for on an owner kind: `Orphan` (or the old
+    /// `orphanDependents: true`) keeps the dependents, `Foreground` deletes them first; the
+    /// garbage collector does the work, then removes the finalizer. `Background` needs none.
+    static func propagationFinalizer(_ type: ResourceType, _ options: JSON) throws(APIError) -> String? {
+        let policy = options["propagationPolicy"]?.stringValue ?? (options["orphanDependents"] == true ? "Orphan" : "Background")
+        switch policy {
+        case "Background": return nil
+        case "Orphan", "Foreground":
+            guard type.plural == "deployments" || type.plural == "replicasets" else { return nil }
+            return policy == "Orphan" ? "orphan" : "foregroundDeletion"
+        default:
+            throw APIError(code: 422, reason: "Invalid", message: "DeleteOptions.propagationPolicy: Unsupported value: \(JSON.quoted(policy)): supported values: \"Foreground\", \"Background\", \"Orphan\"")
         }
     }
 

@@ -193,4 +193,44 @@ struct ControlPlaneClusterTests {
         })
         #expect(agents.lock.withLock { $0.wronglyMarked.isEmpty })
     }
+
+    /// Deleting a Deployment in the three propagation modes, through the API as kubectl's
+    /// `--cascade=background|orphan|foreground` sends them (no nodes: the pods stay pending).
+    @Test func garbageCollectionInThreeModes() throws {
+        let cluster = ClusterProcess(binary: try ClusterTests.binary(), count: 3)
+        cluster.startAll()
+        let agents = FakeAgents(ports: [1, 2, 3].map(cluster.port), nodes: [])
+        let deployments = "/apis/apps/v1/namespaces/default/deployments"
+        func objects(_ path: String) -> [JSON] { Self.json(agents.call("GET", path))["items"]?.arrayValue ?? [] }
+        func owned(_ uid: String) -> (replicaSets: [JSON], pods: [JSON]) {
+            let owns: (JSON) -> Bool = { ($0[path: ["metadata", "ownerReferences"]]?.arrayValue ?? []).contains { $0["uid"] == .string(uid) } }
+            let replicaSets = objects("/apis/apps/v1/namespaces/default/replicasets").filter(owns)
+            let rsUIDs = Set(replicaSets.compactMap { $0[path: ["metadata", "uid"]]?.stringValue })
+            let pods = objects("/api/v1/namespaces/default/pods").filter { pod in
+                (pod[path: ["metadata", "ownerReferences"]]?.arrayValue ?? []).contains { rsUIDs.contains($0["uid"]?.stringValue ?? "") }
+            }
+            return (replicaSets, pods)
+        }
+        #expect(Self.waitFor(seconds: 10) { agents.call("GET", deployments)?.status == 200 })
+        for (policy, name) in [("Background", "bg"), ("Orphan", "orphan"), ("Foreground", "fg")] {
+            let body = Self.deployment(image: "app:v1", replicas: 2).replacingOccurrences(of: #""name":"web""#, with: #""name":"\#(name)""#)
+            #expect(agents.call("POST", deployments, body)?.status == 201)
+            let uid = try #require(Self.json(agents.call("GET", "\(deployments)/\(name)"))[path: ["metadata", "uid"]]?.stringValue)
+            #expect(Self.waitFor(seconds: 10) { owned(uid).pods.count == 2 }, "\(policy): no pods")
+            let rsUID = owned(uid).replicaSets.first?[path: ["metadata", "uid"]]?.stringValue ?? ""
+            #expect(agents.call("DELETE", "\(deployments)/\(name)", #"{"propagationPolicy":"\#(policy)"}"#)?.status == 200)
+            #expect(Self.waitFor(seconds: 10) { agents.call("GET", "\(deployments)/\(name)")?.status == 404 }, "\(policy): the Deployment stays")
+            let left = objects("/apis/apps/v1/namespaces/default/replicasets").filter { $0[path: ["metadata", "uid"]] == .string(rsUID) }
+            if policy == "Orphan" {
+                #expect(left.count == 1 && (left.first?[path: ["metadata", "ownerReferences"]]?.arrayValue ?? []).isEmpty)
+            } else {
+                #expect(Self.waitFor(seconds: 10) { objects("/apis/apps/v1/namespaces/default/replicasets").allSatisfy { $0[path: ["metadata", "uid"]] != .string(rsUID) } },
+                        "\(policy): the ReplicaSet stays")
+            }
+        }
+        #expect(agents.call("POST", deployments, Self.deployment(image: "app:v1", replicas: 0))?.status == 201)
+        let bad = agents.call("DELETE", "\(deployments)/web", #"{"propagationPolicy":"Sideways"}"#)
+        #expect(bad?.status == 422 && (bad?.body ?? "").contains("Unsupported value"), "\(String(describing: bad))")
+        #expect(agents.call("GET", "\(deployments)/web")?.status == 200)
+    }
 }

@@ -182,3 +182,30 @@ extension ControllerTests {
         #expect(worst < 10)
     }
 }
+
+extension ControllerTests {
+    /// Deleting a Deployment as the API does with `propagationPolicy` (its finalizer and
+    /// deletionTimestamp): `Orphan` keeps the ReplicaSet and its pods without the owner;
+    /// `Foreground` deletes the ReplicaSet (and so its pods) before the Deployment goes.
+    @Test(arguments: ["orphan", "foregroundDeletion"])
+    func propagation(finalizer: String) {
+        var h = ControlHarness()
+        h.addNode("n0")
+        h.plane.lead(nowNs: h.nowNs)
+        h.create(.deployments, "default", Self.deployment(replicas: 2, image: "v1"))
+        h.settle()
+        var d = h.objects("deployments/")[0]
+        d[path: ["metadata", "finalizers"]] = [.string(finalizer)]
+        d[path: ["metadata", "deletionTimestamp"]] = "2027-01-15T08:00:00Z"
+        h.put("deployments/default/web", d)
+        h.settle()
+        #expect(h.objects("deployments/").isEmpty)
+        if finalizer == "orphan" {
+            let rs = h.objects("replicasets/")
+            #expect(rs.count == 1 && rs[0][path: ["metadata", "ownerReferences"]] == [])
+            #expect(h.pods.count == 2)
+        } else {
+            #expect(h.objects("replicasets/").isEmpty && h.pods.isEmpty)
+        }
+    }
+}
