@@ -51,13 +51,12 @@ public struct ClusterView: Sendable {
             return .pod(old)
         } else if key.hasPrefix("nodes/") {
             let name = String(key.dropFirst("nodes//".count))
-            let old = nodes[name]
             nodes[name] = object.map { NodeFacts(key: key, version: version, object: $0) }
             let at = nodeNames.partitioningIndex { $0 >= name }
             let listed = at < nodeNames.count && nodeNames[at] == name
             if object == nil, listed { nodeNames.remove(at: at) }
             if object != nil, !listed { nodeNames.insert(name, at: at) }
-            return .node(old)
+            return .node
         } else if key.hasPrefix("replicasets/") {
             let old = replicaSets[key]
             if let old {
@@ -90,7 +89,7 @@ public struct ClusterView: Sendable {
     /// What a change replaced, for deciding what to look at again.
     enum Previous {
         case pod(PodFacts?)
-        case node(NodeFacts?)
+        case node
         case replicaSet(ReplicaSetFacts?)
         case deployment(DeploymentFacts?)
         case lease(String?)

@@ -16,12 +16,12 @@ extension ControlPlane {
         }
         if let pod = view.pods[key] {
             if let node = pod.nodeName, view.nodes[node] == nil {
-                return write(.delete(key: key, expectedVersion: pod.meta.version), for: work, by: "garbagecollector")
+                return write(.delete(key: key, expectedVersion: pod.meta.version), for: work)
             }
             guard let owner = pod.meta.controller, !view.ownerExists(owner.uid) else { return }
-            deletePod(pod, for: work, by: "garbagecollector")
+            deletePod(pod, for: work)
         } else if let rs = view.replicaSets[key], let owner = rs.meta.controller, !view.ownerExists(owner.uid) {
-            write(.delete(key: key, expectedVersion: rs.meta.version), for: work, by: "garbagecollector")
+            write(.delete(key: key, expectedVersion: rs.meta.version), for: work)
         }
     }
 
@@ -38,13 +38,13 @@ extension ControlPlane {
                 object[path: ["metadata", "ownerReferences"]] = .array((object[path: ["metadata", "ownerReferences"]]?.arrayValue ?? []).filter {
                     $0["uid"] != .string(owner.uid)
                 })
-                write(.update(key: dependent.key, object: object, expectedVersion: dependent.version), for: work, by: "garbagecollector")
+                write(.update(key: dependent.key, object: object, expectedVersion: dependent.version), for: work)
             }
         } else if finalizers.contains(Self.foregroundFinalizer) {
             finalizer = Self.foregroundFinalizer
-            for pod in pods { deletePod(pod, for: work, by: "garbagecollector") }
+            for pod in pods { deletePod(pod, for: work) }
             for rs in replicaSets where !rs.meta.deleting {
-                write(.delete(key: rs.meta.key, expectedVersion: rs.meta.version), for: work, by: "garbagecollector")
+                write(.delete(key: rs.meta.key, expectedVersion: rs.meta.version), for: work)
             }
         } else {
             return
@@ -52,11 +52,11 @@ extension ControlPlane {
         guard pods.isEmpty, replicaSets.isEmpty else { return }  // looked at again as they go
         let remaining = finalizers.filter { $0 != finalizer }
         if remaining.isEmpty {
-            write(.delete(key: owner.key, expectedVersion: owner.version), for: work, by: "garbagecollector")
+            write(.delete(key: owner.key, expectedVersion: owner.version), for: work)
         } else {
             var object = owner.object
             object[path: ["metadata", "finalizers"]] = .array(remaining.map(JSON.string))
-            write(.update(key: owner.key, object: object, expectedVersion: owner.version), for: work, by: "garbagecollector")
+            write(.update(key: owner.key, object: object, expectedVersion: owner.version), for: work)
         }
     }
 }

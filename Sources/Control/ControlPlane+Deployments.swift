@@ -26,7 +26,7 @@ extension ControlPlane {
             // Rolled back to an older template: it becomes the newest revision again.
             var object = newRS.meta.object
             object[path: ["metadata", "annotations", Self.revisionAnnotation]] = .string(String(maxRevision + 1))
-            return update(newRS.meta, .replicaSets, to: object, for: work, by: "deployment")
+            return update(newRS.meta, .replicaSets, to: object, for: work)
         }
         // Wait until every ReplicaSet's status counts what its spec asks: availability is then current.
         let settled = owned.allSatisfy { $0.status["observedGeneration"]?.intValue ?? 0 >= $0.generation && $0.statusReplicas == $0.replicas }
@@ -95,7 +95,7 @@ extension ControlPlane {
             ],
             "spec": ["replicas": .number(replicas), "minReadySeconds": .number(d.minReadySeconds), "selector": selector, "template": template],
         ]
-        create(.replicaSets, in: d.meta.namespace, body, for: work, by: "deployment")
+        create(.replicaSets, in: d.meta.namespace, body, for: work)
     }
 
     /// Sets `rs`'s replicas, recording what the decision read of `d`.
@@ -104,14 +104,14 @@ extension ControlPlane {
         object[path: ["spec", "replicas"]] = .number(replicas)
         object[path: ["metadata", "annotations", Self.desiredReplicasAnnotation]] = .string(String(d.replicas))
         object[path: ["metadata", "annotations", Self.maxReplicasAnnotation]] = .string(String(d.replicas + d.fenceposts.surge))
-        update(rs.meta, .replicaSets, to: object, for: work, by: "deployment")
+        update(rs.meta, .replicaSets, to: object, for: work)
     }
 
     /// Deletes old ReplicaSets scaled to zero beyond `revisionHistoryLimit`, oldest revision first.
     mutating func cleanUp(_ d: DeploymentFacts, olds: [ReplicaSetFacts], work: Work) {
         let idle = olds.filter { $0.replicas == 0 && $0.statusReplicas == 0 && !$0.meta.deleting }.sorted { ($0.revision, $0.meta.key) < ($1.revision, $1.meta.key) }
         for rs in idle.prefix(max(0, idle.count - d.revisionHistoryLimit)) {
-            write(.delete(key: rs.meta.key, expectedVersion: rs.meta.version), for: work, by: "deployment")
+            write(.delete(key: rs.meta.key, expectedVersion: rs.meta.version), for: work)
         }
     }
 
@@ -152,7 +152,7 @@ extension ControlPlane {
             }
         }
         guard object != d.meta.object else { return }
-        update(d.meta, .deployments, status: true, to: object, for: .deployment(d.meta.key), by: "deployment")
+        update(d.meta, .deployments, status: true, to: object, for: .deployment(d.meta.key))
     }
 
     /// A ReplicaSet's template without the `pod-template-hash` label, to compare with the

@@ -19,7 +19,7 @@ extension ControlPlane {
             // The status first, then (once it applied and the node is looked at again) the taint.
             setCondition(&object, at: ["status", "conditions"], type: "Ready", status: "Unknown", reason: "NodeStatusUnknown",
                          message: "Kubelet stopped posting node status.")
-            return update(node.meta, .nodes, status: true, to: object, for: work, by: "nodelifecycle")
+            return update(node.meta, .nodes, status: true, to: object, for: work)
         }
         let wanted: String? = silent ? Defaulting.unreachableTaint : node.readyStatus == "True" ? nil : Defaulting.notReadyTaint
         let lifecycleTaints: Set<String> = [Defaulting.unreachableTaint, Defaulting.notReadyTaint]
@@ -31,7 +31,7 @@ extension ControlPlane {
         }
         object[path: ["spec", "taints"]] = taints.isEmpty ? nil : .array(taints)
         if object != node.meta.object {
-            return update(node.meta, .nodes, to: object, for: work, by: "nodelifecycle")
+            return update(node.meta, .nodes, to: object, for: work)
         }
         evict(from: node, work: work)
     }
@@ -51,7 +51,7 @@ extension ControlPlane {
             }
             guard let due else { continue }
             if due <= nowSeconds {
-                deletePod(pod, for: work, by: "nodelifecycle")
+                deletePod(pod, for: work)
             } else {
                 after(UInt64(due) * 1_000_000_000, work)
             }

@@ -19,7 +19,7 @@ extension ControlPlane {
                 object[path: ["metadata", "ownerReferences"]] = .array((object[path: ["metadata", "ownerReferences"]]?.arrayValue ?? []).filter {
                     $0["uid"] != .string(rs.meta.uid)
                 })
-                write(.update(key: pod.meta.key, object: object, expectedVersion: pod.meta.version), for: work, by: "replicaset")
+                write(.update(key: pod.meta.key, object: object, expectedVersion: pod.meta.version), for: work)
                 claimed = true
             }
         }
@@ -27,7 +27,7 @@ extension ControlPlane {
         where pod.isActive && selector.matches(pod.meta.labels) {
             var object = pod.meta.object
             object[path: ["metadata", "ownerReferences"]] = .array((object[path: ["metadata", "ownerReferences"]]?.arrayValue ?? []) + [OwnerRef.reference(to: rs.meta.object)])
-            write(.update(key: pod.meta.key, object: object, expectedVersion: pod.meta.version), for: work, by: "replicaset")
+            write(.update(key: pod.meta.key, object: object, expectedVersion: pod.meta.version), for: work)
             claimed = true
         }
         if claimed { return }  // counted again once adoptions and releases applied
@@ -40,10 +40,10 @@ extension ControlPlane {
                               "spec": rs.template["spec"] ?? [:]]
             body[path: ["metadata", "labels"]] = rs.template[path: ["metadata", "labels"]]
             body[path: ["metadata", "annotations"]] = rs.template[path: ["metadata", "annotations"]]
-            for _ in 0..<min(-difference, Self.replicaSetBurst) { create(.pods, in: rs.meta.namespace, body, for: work, by: "replicaset") }
+            for _ in 0..<min(-difference, Self.replicaSetBurst) { create(.pods, in: rs.meta.namespace, body, for: work) }
         } else if difference > 0 {
             for pod in Self.deletionOrder(active).prefix(min(difference, Self.replicaSetBurst)) {
-                deletePod(pod, for: work, by: "replicaset")
+                deletePod(pod, for: work)
             }
         }
         syncReplicaSetStatus(rs, active: active)
@@ -88,6 +88,6 @@ extension ControlPlane {
         guard status != rs.status else { return }
         var object = rs.meta.object
         object["status"] = status
-        update(rs.meta, .replicaSets, status: true, to: object, for: .replicaSet(rs.meta.key), by: "replicaset")
+        update(rs.meta, .replicaSets, status: true, to: object, for: .replicaSet(rs.meta.key))
     }
 }

@@ -159,11 +159,11 @@ public struct ControlPlane {
     // MARK: Helpers for the controllers
 
     /// Queues a write decided for `work`.
-    mutating func write(_ operation: ControlWrite.Operation, for work: Work, by controller: String,
+    mutating func write(_ operation: ControlWrite.Operation, for work: Work,
                         binding: (node: String, pod: PodFacts)? = nil) {
         let id = nextWriteID
         nextWriteID += 1
-        round.append(ControlWrite(id: id, operation: operation, controller: controller))
+        round.append(ControlWrite(id: id, operation: operation))
         inFlight[id] = InFlight(work: work, binding: binding)
         busy[work, default: 0] += 1
         if let binding { assumed[binding.node, default: NodeLoad()].add(binding.pod) }

@@ -19,8 +19,6 @@ public struct ControlWrite: Equatable, Sendable {
     /// Names the write when the master reports how it ended.
     public var id: UInt64
     public var operation: Operation
-    /// Which controller decided it, for metrics and tests: `scheduler`, `replicaset`, ...
-    public var controller: String
 }
 
 /// What the control plane looks at again when it changes: one object, for one controller.

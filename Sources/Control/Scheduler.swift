@@ -23,8 +23,9 @@ public enum Scheduler {
 
     /// Decides for `pod`, looking at nodes from `start` on (rotated so that work spreads);
     /// `assumed` is what binds in flight add to nodes (the scheduler's assumed pods).
-    static func decide(_ pod: PodFacts, view: ClusterView, nodeNames: [String], start: Int, assumed: [String: NodeLoad],
+    static func decide(_ pod: PodFacts, view: ClusterView, start: Int, assumed: [String: NodeLoad],
                        ignoreBound: Bool = false) -> Decision {
+        let nodeNames = view.nodeNames
         let total = nodeNames.count
         let wanted = feasibleNodesToFind(total)
         var feasible: [NodeFacts] = []

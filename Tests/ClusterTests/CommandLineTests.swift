@@ -37,6 +37,8 @@ struct CommandLineTests {
         (["master", "--id", "x", "--peers", "1=127.0.0.1:1", "--api", "127.0.0.1:2", "--data-dir", "/tmp/x"], "--id must be a positive integer"),
         (["master", "--id", "2", "--peers", "1=127.0.0.1:1", "--api", "127.0.0.1:2", "--data-dir", "/tmp/x"], "--peers must include this master's own ID 2"),
         (["master", "--id", "1", "--peers", "1=nohostport", "--api", "127.0.0.1:2", "--data-dir", "/tmp/x"], "is not HOST:PORT"),
+        (["master", "--id", "1", "--peers", "1=127.0.0.1:1", "--api", "127.0.0.1:2", "--data-dir", "/tmp/x", "--node-grace-seconds", "0"],
+         "--node-grace-seconds: '0' must be a number in 1...3600"),
         (["up", "--masters", "4"], "--masters must be 1, 3 or 5"),
         (["frobnicate"], "unknown command 'frobnicate'"),
     ])

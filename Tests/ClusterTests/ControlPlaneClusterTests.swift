@@ -217,7 +217,7 @@ struct ControlPlaneClusterTests {
             #expect(agents.call("POST", deployments, body)?.status == 201)
             let uid = try #require(Self.json(agents.call("GET", "\(deployments)/\(name)"))[path: ["metadata", "uid"]]?.stringValue)
             #expect(Self.waitFor(seconds: 10) { owned(uid).pods.count == 2 }, "\(policy): no pods")
-            let rsUID = owned(uid).replicaSets.first?[path: ["metadata", "uid"]]?.stringValue ?? ""
+            let rsUID = try #require(owned(uid).replicaSets.first?[path: ["metadata", "uid"]]?.stringValue)
             #expect(agents.call("DELETE", "\(deployments)/\(name)", #"{"propagationPolicy":"\#(policy)"}"#)?.status == 200)
             #expect(Self.waitFor(seconds: 10) { agents.call("GET", "\(deployments)/\(name)")?.status == 404 }, "\(policy): the Deployment stays")
             let left = objects("/apis/apps/v1/namespaces/default/replicasets").filter { $0[path: ["metadata", "uid"]] == .string(rsUID) }
