@@ -18,6 +18,7 @@ let package = Package(
         .target(name: "Master", dependencies: ["Store"], path: "Sources/Master"),
         .target(name: "Host", dependencies: ["Raft", "Store"], path: "Sources/Host"),
         .target(name: "Control", dependencies: ["Master", "Raft"], path: "Sources/Control"),
+        .target(name: "Agent", dependencies: ["Master"], path: "Sources/Agent"),
         .target(name: "MasterCore", dependencies: ["Control", "Host", "Master", "Raft", "Store"], path: "Sources/MasterCore"),
         .target(name: "CSystem", path: "Sources/CSystem"),
         .target(name: "Runtime", dependencies: ["Raft", "Store", "Host", "Master", "MasterCore", "CSystem"], path: "Sources/Runtime"),
