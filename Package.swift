@@ -21,8 +21,8 @@ let package = Package(
         .target(name: "Agent", dependencies: ["Master"], path: "Sources/Agent"),
         .target(name: "MasterCore", dependencies: ["Control", "Host", "Master", "Raft", "Store"], path: "Sources/MasterCore"),
         .target(name: "CSystem", path: "Sources/CSystem"),
-        .target(name: "Runtime", dependencies: ["Raft", "Store", "Host", "Master", "MasterCore", "CSystem"], path: "Sources/Runtime"),
-        .executableTarget(name: "bosun", dependencies: ["Runtime", "Master", "Raft"], path: "Sources/bosun"),
+        .target(name: "Runtime", dependencies: ["Agent", "Raft", "Store", "Host", "Master", "MasterCore", "CSystem"], path: "Sources/Runtime"),
+        .executableTarget(name: "bosun", dependencies: ["Agent", "Runtime", "Master", "Raft"], path: "Sources/bosun"),
         .executableTarget(name: "bosun-bench", dependencies: ["Control", "Master"], path: "Sources/bosun-bench"),
         .target(
             name: "BosunSimulation",

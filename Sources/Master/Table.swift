@@ -119,18 +119,35 @@ public struct TableRenderer: Sendable {
 
     static func containers(_ workload: JSON) -> [JSON] { workload[path: ["spec", "template", "spec", "containers"]]?.arrayValue ?? [] }
 
+    /// kubectl's READY: containers ready and running, of all.
     static func podReady(_ pod: JSON) -> String {
         let total = pod[path: ["spec", "containers"]]?.arrayValue?.count ?? 0
-        let ready = (pod[path: ["status", "containerStatuses"]]?.arrayValue ?? []).filter { $0["ready"] == .bool(true) }.count
+        let ready = (pod[path: ["status", "containerStatuses"]]?.arrayValue ?? []).filter { $0["ready"] == .bool(true) && $0[path: ["state", "running"]] != nil }.count
         return "\(ready)/\(total)"
     }
 
+    /// kubectl's STATUS: the pod's reason or phase, overridden by the first container that waits
+    /// or has ended (walked from the last, so the first one wins), and `Terminating` for a pod being deleted.
     static func podStatus(_ pod: JSON) -> String {
-        if pod[path: ["metadata", "deletionTimestamp"]] != nil { return "Terminating" }
-        for status in pod[path: ["status", "containerStatuses"]]?.arrayValue ?? [] {
-            if let reason = status[path: ["state", "waiting", "reason"]]?.stringValue { return reason }
+        let phase = pod[path: ["status", "phase"]]?.stringValue
+        var reason = pod[path: ["status", "reason"]]?.stringValue ?? phase ?? "Pending"
+        for status in (pod[path: ["status", "containerStatuses"]]?.arrayValue ?? []).reversed() {
+            if let waiting = status[path: ["state", "waiting", "reason"]]?.stringValue, !waiting.isEmpty {
+                reason = waiting
+            } else if let terminated = status[path: ["state", "terminated"]] {
+                if let text = terminated["reason"]?.stringValue, !text.isEmpty {
+                    reason = text
+                } else if let signal = terminated["signal"]?.intValue, signal != 0 {
+                    reason = "Signal:\(signal)"
+                } else {
+                    reason = "ExitCode:\(terminated["exitCode"]?.intValue ?? 0)"
+                }
+            }
         }
-        return pod[path: ["status", "reason"]]?.stringValue ?? pod[path: ["status", "phase"]]?.stringValue ?? "Pending"
+        if pod[path: ["metadata", "deletionTimestamp"]] != nil, phase != "Succeeded", phase != "Failed" {
+            return pod[path: ["status", "reason"]]?.stringValue == "NodeLost" ? "Unknown" : "Terminating"
+        }
+        return reason
     }
 
     static func nodeStatus(_ node: JSON) -> String {

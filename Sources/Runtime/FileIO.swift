@@ -86,6 +86,16 @@ public enum FileIO {
     }
 
     /// Names in `directory`, sorted.
+    /// Writes a small file whole: to a temporary beside it, synced, then renamed over it.
+    static func replace(_ path: String, with bytes: [UInt8]) throws(IOFailure) {
+        let temporary = path + ".tmp"
+        let fd = try open(temporary, O_WRONLY | O_CREAT | O_TRUNC)
+        defer { close(fd) }
+        try writeAll(fd, bytes, path: temporary)
+        try dataSync(fd, path: temporary)
+        try rename(temporary, path)
+    }
+
     static func list(_ directory: String) throws(IOFailure) -> [String] {
         guard let dir = opendir(directory) else { throw fail("opendir", directory) }
         defer { closedir(dir) }

@@ -30,10 +30,11 @@ public enum HTTPClient {
 
     /// Sends a request whose answer streams (a watch); calls `line` for each complete line of the
     /// body until it returns false, the server ends the body, or nothing arrives for
-    /// `idleTimeoutMs`. Returns the response head (with the body when it is not a stream).
+    /// `idleTimeoutMs`. `started` is called once when a streamed answer's head has arrived.
+    /// Returns the response head (with the body when it is not a stream).
     public static func stream(
         host: String, port: UInt16, target: String, headers: [(String, String)] = [], idleTimeoutMs: Int32 = 3_600_000,
-        line: (String) -> Bool
+        started: () -> Void = {}, line: (String) -> Bool
     ) throws(Failure) -> HTTPResponse {
         let connection = try Connection(host: host, port: port, timeoutMs: 10_000)
         defer { close(connection.fd) }
@@ -42,12 +43,17 @@ public enum HTTPClient {
         var decoder = ResponseDecoder()
         decoder.streaming = true
         var pending: [UInt8] = []
+        var announced = false
         while true {
             let bytes = try connection.receive()
             let done = try decoder.feed(bytes, ended: bytes.isEmpty)
             if let head = decoder.head, head.status != 200 || !decoder.chunked {
                 if let done { return done }
                 continue
+            }
+            if !announced, decoder.head != nil {
+                announced = true
+                started()
             }
             pending += decoder.takeBody()
             while let newline = pending.firstIndex(of: 10) {

@@ -13,6 +13,9 @@ struct Bosun {
         usage: bosun master --id ID --peers ID=HOST:PORT,... --api HOST:PORT --data-dir DIR
                             [--peer-bind HOST:PORT] [--api-peers ID=HOST:PORT,...] [--snapshot-entries N]
                             [--watch-history N] [--bookmark-seconds N] [--node-grace-seconds N]
+               bosun agent --name NODE --masters URL,... [--data-dir DIR] [--address IP] [--port N]
+                           [--capacity cpu=2,memory=4Gi,pods=110] [--labels K=V,...] [--taints K[=V]:EFFECT,...]
+                           [--lease-seconds 1] [--backoff-seconds 10]
                bosun up [--masters 3|5] [--data-dir DIR] [--api-port 8080] [--peer-port 9080]
                bosun apply|create -f FILE|DIR|- [-n NS]
                bosun get TYPE [NAME...] [-o wide|json|yaml|name] [-l SELECTOR] [--field-selector F] [-n NS | -A] [-w]
@@ -20,7 +23,7 @@ struct Bosun {
                bosun delete (-f FILE | TYPE NAME... | TYPE/NAME) [-n NS] [--ignore-not-found]
                bosun scale deployment NAME --replicas N [-n NS]
                bosun cluster status
-        Every master flag can also come from the environment: --data-dir from BOSUN_DATA_DIR, and so on.
+        Every master and agent flag can also come from the environment: --data-dir from BOSUN_DATA_DIR, and so on.
         The other commands reach the masters named by --masters URL,... or BOSUN_MASTERS, else those in
         .bosun/cluster.json (written by bosun up), else http://127.0.0.1:8080; each moves to the next
         master when one does not answer. Exit status: 0 done, 1 refused by the server, 2 usage error.
@@ -42,6 +45,7 @@ struct Bosun {
         do {
             switch command {
             case "master": try runMaster(arguments)
+            case "agent": try AgentCommand.run(arguments, environment: environment())
             case "up": try LocalCluster.run(arguments)
             case "apply", "create", "delete", "get", "describe", "scale", "cluster":
                 exit(try ClientCommands.run(command, arguments, environment: environment()))

@@ -40,6 +40,11 @@ extern int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 
 static inline int csystem_accept4(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); }
 
+/// Starts `file` (searched in PATH) in a session of its own, its signals at their defaults,
+/// stdin from /dev/null, stdout and stderr appended to `log_path`, in `dir` when not NULL, with no
+/// other descriptor inherited. Returns 0 and the pid, or the error number.
+int csystem_spawn(const char *file, char *const argv[], char *const envp[], const char *dir, const char *log_path, int *pid_out);
+
 static const uint32_t csystem_EPOLLIN = EPOLLIN;
 static const uint32_t csystem_EPOLLOUT = EPOLLOUT;
 static const uint32_t csystem_EPOLLERR = EPOLLERR;
