@@ -18,7 +18,7 @@ let package = Package(
         .target(name: "Master", dependencies: ["Store"], path: "Sources/Master"),
         .target(name: "Host", dependencies: ["Raft", "Store"], path: "Sources/Host"),
         .target(name: "Control", dependencies: ["Master", "Raft"], path: "Sources/Control"),
-        .target(name: "Agent", dependencies: ["Master"], path: "Sources/Agent"),
+        .target(name: "Agent", dependencies: ["Master", "Raft"], path: "Sources/Agent"),
         .target(name: "MasterCore", dependencies: ["Control", "Host", "Master", "Raft", "Store"], path: "Sources/MasterCore"),
         .target(name: "CSystem", path: "Sources/CSystem"),
         .target(name: "Runtime", dependencies: ["Agent", "Raft", "Store", "Host", "Master", "MasterCore", "CSystem"], path: "Sources/Runtime"),
@@ -26,7 +26,7 @@ let package = Package(
         .executableTarget(name: "bosun-bench", dependencies: ["Control", "Master"], path: "Sources/bosun-bench"),
         .target(
             name: "BosunSimulation",
-            dependencies: ["Control", "Raft", "Store", "Host", "Master", "MasterCore"],
+            dependencies: ["Agent", "Control", "Raft", "Store", "Host", "Master", "MasterCore"],
             path: "Simulation/BosunSimulation"
         ),
         .executableTarget(

@@ -74,12 +74,31 @@ struct ControlChecker {
         return nil
     }
 
+    /// A pod's status as agents write it never goes back: a terminal phase is final, and no
+    /// container's restart count decreases.
+    func statusMovesForward(_ key: String, old: JSON?, new: JSON?, at index: LogIndex) -> Violation? {
+        guard let old, let new else { return nil }
+        let was = old[path: ["status", "phase"]]?.stringValue, now = new[path: ["status", "phase"]]?.stringValue
+        if was == "Succeeded" || was == "Failed", now != was {
+            return Violation(invariant: "pod status moves forward", detail: "entry \(index) took \(key) from \(was!) back to \(now ?? "no phase")")
+        }
+        let before = old[path: ["status", "containerStatuses"]]?.arrayValue ?? []
+        for status in new[path: ["status", "containerStatuses"]]?.arrayValue ?? [] {
+            guard let name = status["name"], let count = status["restartCount"]?.intValue,
+                let earlier = before.first(where: { $0["name"] == name })?["restartCount"]?.intValue, count < earlier
+            else { continue }
+            return Violation(invariant: "pod status moves forward", detail: "entry \(index) took \(key)'s container \(name.stringValue ?? "") from \(earlier) restarts back to \(count)")
+        }
+        return nil
+    }
+
     mutating func check(_ key: String, old: JSON?, new: JSON?, before: ClusterView, at index: LogIndex, late: Bool, nowNs: UInt64) -> Violation? {
         if key.hasPrefix("pods/") {
             let was = old?[path: ["spec", "nodeName"]]?.stringValue, now = new?[path: ["spec", "nodeName"]]?.stringValue
             if let was, new != nil, now != was {
                 return Violation(invariant: "bound once", detail: "entry \(index) moved \(key) from node \(was) to \(now ?? "none")")
             }
+            if let v = statusMovesForward(key, old: old, new: new, at: index) { return v }
             if let owner = OwnerRef.controller(of: new ?? old ?? [:]), let rs = view.view.replicaSet(uid: owner.uid) {
                 let active = view.view.pods(ownedBy: owner.uid).filter(\.isActive).count
                 if old == nil, new != nil, !late, active > (allowance[owner.uid] ?? rs.replicas) {
@@ -184,7 +203,7 @@ extension Simulation {
                 if !pod.meta.deleting { return "\(key) was not evicted from the dead \(dead!)" }
                 continue
             }
-            if pod.meta.deleting { return "\(key) is still being deleted" }
+            if pod.meta.deleting { return "\(key) is still being deleted" + agents.map { $0.core.debugPod(pod.meta.name) }.joined(separator: "\n") }
             if pod.nodeName == nil || pod.phase != "Running" { return "\(key) is \(pod.phase) on \(pod.nodeName ?? "no node")" }
             if let owner = pod.meta.controller, !view.ownerExists(owner.uid) { return "\(key) outlives its owner \(owner.name)" }
         }
@@ -202,6 +221,14 @@ extension Simulation {
             }
             if node.readyStatus != "True" { return "\(agent.name) is \(node.readyStatus ?? "not reported")" }
             if !(node.meta.object[path: ["spec", "taints"]]?.arrayValue ?? []).isEmpty { return "\(agent.name) is still tainted" }
+        }
+        // Every container still running on a live node belongs to a pod bound there.
+        var boundTo: [String: String] = [:]
+        for pod in view.pods.values { if let node = pod.nodeName { boundTo[pod.meta.uid] = node } }
+        for (a, agent) in agents.enumerated() where a != deadAgent {
+            for key in agent.containers.keys.sorted() where boundTo[key.podUID] != agent.name {
+                return "\(agent.name) still runs \(key), of a pod \(boundTo[key.podUID].map { "bound to \($0)" } ?? "that no longer exists")"
+            }
         }
         return nil
     }

@@ -1,7 +1,6 @@
 import Master
 
-/// One API client of the control-plane world (a node agent or an operator) with one request in
-/// flight at a time, behaving as real clients do: 503, 429 and a timeout move it to the next
+/// An operator of the control-plane world as an API client, with one request in flight at a time, behaving as real clients do: 503, 429 and a timeout move it to the next
 /// master and send the same request again (every request it makes is safe to repeat: lists,
 /// merge patches, PUTs without a version, deletes); any other answer completes the request.
 struct SimCaller {
@@ -10,7 +9,7 @@ struct SimCaller {
     var attempt: UInt64 = 0
     var inFlight: CallerRequest?
     var queue: [CallerRequest] = []
-    /// Requests queued at most: an agent that cannot reach a master stops queueing.
+    /// Requests queued at most: an operator that cannot reach a master stops queueing.
     static let maxQueued = 64
 }
 
@@ -20,13 +19,6 @@ struct CallerRequest {
     var purpose: Purpose
 
     enum Purpose: Equatable {
-        case registerNode
-        case nodeStatus
-        case renewLease
-        case createLease
-        case listPods
-        case podStatus
-        case removePod
         case operation
     }
 
@@ -39,14 +31,12 @@ struct CallerRequest {
     }
 }
 
-/// Who is calling: a node agent or an operator.
+/// Who is calling: an operator.
 enum CallerID: Equatable, CustomStringConvertible {
-    case agent(Int)
     case operatorClient(Int)
 
     var description: String {
         switch self {
-        case .agent(let a): "agent \(a)"
         case .operatorClient(let o): "operator \(o)"
         }
     }
@@ -55,14 +45,12 @@ enum CallerID: Equatable, CustomStringConvertible {
 extension Simulation {
     func caller(_ id: CallerID) -> SimCaller {
         switch id {
-        case .agent(let a): agents[a].caller
         case .operatorClient(let o): operators[o].caller
         }
     }
 
     func updateCaller(_ id: CallerID, _ change: (inout SimCaller) -> Void) {
         switch id {
-        case .agent(let a): change(&agents[a].caller)
         case .operatorClient(let o): change(&operators[o].caller)
         }
     }
@@ -85,15 +73,7 @@ extension Simulation {
             next = (caller.inFlight!, caller.target, caller.attempt)
         }
         guard let (request, target, attempt) = next else { return }
-        refreshRenewal(id)
-        transmit(id, caller(id).inFlight?.request ?? request.request, target: target, attempt: attempt)
-    }
-
-    /// A renewal is a renewal when it is sent: it carries the renew time of that moment.
-    func refreshRenewal(_ id: CallerID) {
-        guard case .agent(let a) = id, caller(id).inFlight?.purpose == .renewLease else { return }
-        let body = Array(leaseBody(a).text.utf8)
-        updateCaller(id) { $0.inFlight?.request.body = body }
+        transmit(id, request.request, target: target, attempt: attempt)
     }
 
     func transmit(_ id: CallerID, _ request: HTTPRequest, target: Int, attempt: UInt64) {
@@ -106,7 +86,6 @@ extension Simulation {
     /// No answer in time (or 503/429): the same request again, at the next master.
     func retryCall(_ id: CallerID, attempt: UInt64, afterNs delay: UInt64 = 0) {
         var again: (HTTPRequest, Int, UInt64)? = nil
-        if caller(id).attempt == attempt { refreshRenewal(id) }
         updateCaller(id) { caller in
             guard caller.attempt == attempt, let request = caller.inFlight else { return }
             caller.target = (caller.target + 1) % nodes.count
@@ -130,7 +109,6 @@ extension Simulation {
         }
         updateCaller(id) { $0.inFlight = nil }
         switch id {
-        case .agent(let a): agentReceived(a, request.purpose, response)
         case .operatorClient(let o): operatorReceived(o, request, response)
         }
         sendNextCall(id)

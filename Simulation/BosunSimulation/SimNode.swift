@@ -1,3 +1,4 @@
+import Agent
 import Host
 import Master
 import MasterCore
@@ -28,7 +29,7 @@ struct SimNode {
     enum Route {
         case direct(Asker, attempt: UInt64)
         case forwarded(from: Int, incarnation: Int, Asker, attempt: UInt64)
-        case stream(watcher: Int, attempt: UInt64)
+        case stream(Asker, attempt: UInt64)
     }
 
     var raft: RaftNode { core.host.node }
@@ -40,14 +41,17 @@ struct SimNode {
 enum Asker: Equatable, CustomStringConvertible {
     case client(Int)
     case watcher(Int)
-    /// A node agent or an operator of the control-plane world.
+    /// An operator of the control-plane world.
     case caller(CallerID)
+    /// A node agent (the attempt carries its incarnation and the core's request id).
+    case agent(Int)
 
     var description: String {
         switch self {
         case .client(let c): "client \(c)"
         case .watcher(let w): "watcher \(w)"
         case .caller(let id): id.description
+        case .agent(let a): "agent \(a)"
         }
     }
 }
@@ -90,7 +94,14 @@ enum SimEvent {
     case transferCheck(leader: Int, term: Term, target: Int, epoch: Int)
     case callerTimeout(CallerID, attempt: UInt64)
     case callerResend(CallerID, attempt: UInt64)
-    case agentBeat(agent: Int, generation: Int)
+    case agentTick(agent: Int, incarnation: Int)
+    /// An agent's watch stream delivers a chunk (empty: it started), or ends.
+    case agentChunk(agent: Int, attempt: UInt64, [UInt8])
+    case agentStreamEnded(agent: Int, attempt: UInt64, broken: Bool)
+    case containerEvent(agent: Int, ContainerRun, SimContainerEvent)
+    case probeResult(agent: Int, incarnation: Int, ProbeID)
+    case agentHeal(agent: Int, master: Int)
+    case agentResume(agent: Int)
     case agentStop
     case agentStart(agent: Int)
     case operatorStart(operatorClient: Int)
@@ -129,7 +140,13 @@ enum SimEvent {
         case .watcherTimeout: 25
         case .callerTimeout: 31
         case .callerResend: 32
-        case .agentBeat: 33
+        case .agentTick: 33
+        case .agentChunk: 37
+        case .agentStreamEnded: 38
+        case .containerEvent: 39
+        case .probeResult: 40
+        case .agentHeal: 41
+        case .agentResume: 42
         case .agentStop: 34
         case .agentStart: 35
         case .operatorStart: 36

@@ -27,16 +27,16 @@ extension Simulation {
         case 50..<70:
             operators[o].imageVersion += 1
             let image = "app:v\(operators[o].imageVersion)"
-            request = CallerRequest.mergePatch(path, ["spec": ["template": ["spec": ["containers": [["name": "app", "image": .string(image)]]]]]])
+            request = CallerRequest.mergePatch(path, ["spec": ["template": ["spec": ["containers": [Self.container(image: .string(image))]]]]])
         case 70..<80:
-            request = CallerRequest.mergePatch(path, ["spec": ["template": ["spec": ["containers": [["name": "app", "image": "app:v1"]]]]]])
+            request = CallerRequest.mergePatch(path, ["spec": ["template": ["spec": ["containers": [Self.container(image: "app:v1")]]]]])
         case 80..<88:
             // Background (the default) or Foreground: the dependents go first, then the Deployment.
             request = CallerRequest.json("DELETE", path, clusterRng.chance(0.3) ? ["propagationPolicy": "Foreground"] : [:])
         case 88..<94 where operators[o].barePods < 3:
             operators[o].barePods += 1
             let pod: JSON = ["apiVersion": "v1", "kind": "Pod", "metadata": ["generateName": "bare-", "labels": ["bare": "yes"]],
-                             "spec": ["containers": [["name": "app", "image": "app:v1", "resources": ["requests": ["cpu": "100m"]]]]]]
+                             "spec": ["containers": [Self.container(image: "app:v1", cpu: "100m")], "terminationGracePeriodSeconds": 2]]
             request = CallerRequest.json("POST", "/api/v1/namespaces/default/pods", pod)
         case 88..<94:
             return
@@ -49,6 +49,14 @@ extension Simulation {
             request = CallerRequest.mergePatch("/api/v1/nodes/\(node)", ["spec": ["unschedulable": cordon ? true : .null]])
         }
         call(.operatorClient(o), CallerRequest(request: request, purpose: .operation))
+    }
+
+    /// The one container of the workload's pods (a merge patch replaces the whole list, so a
+    /// patch names it whole too; without its request, as a patch of the image would).
+    static func container(image: JSON, cpu: JSON? = nil) -> JSON {
+        var container: JSON = ["name": "app", "image": image, "command": ["serve"]]
+        if let cpu { container["resources"] = ["requests": ["cpu": cpu]] }
+        return container
     }
 
     func uncordon(_ node: String) -> CallerRequest {
@@ -68,7 +76,7 @@ extension Simulation {
                 "spec": ["replicas": .number(Int(clusterRng.uniform(1...5))), "strategy": strategy,
                          "selector": ["matchLabels": ["app": .string(name)]],
                          "template": ["metadata": ["labels": ["app": .string(name)]],
-                                      "spec": ["containers": [["name": "app", "image": "app:v1", "resources": ["requests": ["cpu": .string(cpu)]]]]]]]]
+                                      "spec": ["containers": [Self.container(image: "app:v1", cpu: .string(cpu))], "terminationGracePeriodSeconds": 2]]]]
     }
 
     func operatorReceived(_ o: Int, _ request: CallerRequest, _ response: HTTPResponse) {

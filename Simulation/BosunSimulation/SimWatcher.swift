@@ -151,16 +151,56 @@ enum WatchChecker {
             }
         }
         for (w, watcher) in watchers.enumerated() {
-            for segment in watcher.segments {
-                guard let last = segment.events.last?.version else { continue }
-                let expected = changes.filter { $0.version > segment.listedAt && $0.version <= last }
-                if segment.events != expected {
-                    let k = Array(zip(segment.events, expected)).firstIndex { $0.0 != $0.1 } ?? min(segment.events.count, expected.count)
-                    return Violation(
-                        invariant: "watch delivers every change once, in order",
-                        detail: "watcher \(w) listed at \(segment.listedAt); event \(k + 1) was \(k < segment.events.count ? "\(segment.events[k])" : "missing"), the log gives \(k < expected.count ? "\(expected[k])" : "nothing")")
-                }
+            if let v = compare(watcher.segments, with: changes, reader: "watcher \(w)") { return v }
+        }
+        return nil
+    }
+
+    /// After each list at version L, the events read are exactly the `changes` after L, up to the
+    /// last one read.
+    static func compare(_ segments: [WatchSegment], with changes: [WatchedEvent], reader: String) -> Violation? {
+        for segment in segments {
+            guard let last = segment.events.last?.version else { continue }
+            let expected = changes.filter { $0.version > segment.listedAt && $0.version <= last }
+            if segment.events != expected {
+                let k = Array(zip(segment.events, expected)).firstIndex { $0.0 != $0.1 } ?? min(segment.events.count, expected.count)
+                return Violation(
+                    invariant: "watch delivers every change once, in order",
+                    detail: "\(reader) listed at \(segment.listedAt); event \(k + 1) was \(k < segment.events.count ? "\(segment.events[k])" : "missing"), the log gives \(k < expected.count ? "\(expected[k])" : "nothing")")
             }
+        }
+        return nil
+    }
+
+    /// The agents' watches of the pods bound to their nodes (`spec.nodeName=NODE`): a pod
+    /// appears (ADDED) when bound there, changes (MODIFIED) while bound there, and goes (DELETED)
+    /// when deleted — per agent, every one once, in order, across failovers and restarts.
+    static func checkAgents(_ agents: [SimAgent], committed: [Entry]) -> Violation? {
+        var store = KVStore()
+        var changes: [String: [WatchedEvent]] = [:]
+        func node(_ text: String?) -> String? { text.flatMap { (try? JSONParser.parse($0))?[path: ["spec", "nodeName"]]?.stringValue } }
+        for e in committed {
+            let applied = store.apply(e)
+            guard applied.position == e.index, case .ok = applied.result, let request = applied.request,
+                request.operation.key.hasPrefix("pods/")
+            else { continue }
+            let name = String(request.operation.key.split(separator: "/").last ?? "")
+            let before = node(applied.previous?.value)
+            switch request.operation {
+            case .create(_, let text), .update(_, let text, _):
+                let after = node(text)
+                if let before, before == after {
+                    changes[before, default: []].append(WatchedEvent(type: "MODIFIED", name: name, version: e.index, value: nil))
+                } else {
+                    if let before { changes[before, default: []].append(WatchedEvent(type: "DELETED", name: name, version: e.index, value: nil)) }
+                    if let after { changes[after, default: []].append(WatchedEvent(type: "ADDED", name: name, version: e.index, value: nil)) }
+                }
+            case .delete:
+                if let before { changes[before, default: []].append(WatchedEvent(type: "DELETED", name: name, version: e.index, value: nil)) }
+            }
+        }
+        for agent in agents {
+            if let v = compare(agent.segments, with: changes[agent.name] ?? [], reader: agent.name) { return v }
         }
         return nil
     }

@@ -185,13 +185,14 @@ extension Simulation {
             let small = agents.indices.filter { $0 % 3 != 2 }
             let a = small[clusterRng.index(small.count)]
             deadAgent = a
-            if agents[a].running {
-                agents[a].running = false
-                agents[a].generation += 1
-                resetCaller(.agent(a))
-            }
+            if agents[a].running { stopAgent(a) }
         }
-        for a in agents.indices where !agents[a].running && a != deadAgent { startAgent(a) }
+        for a in agents.indices {
+            // A pause runs out by itself: what it holds back must arrive before anything newer.
+            agents[a].cutTo = agents[a].cutTo.map { _ in false }
+            agents[a].cutFrom = agents[a].cutFrom.map { _ in false }
+            if !agents[a].running && a != deadAgent { startAgent(a) }
+        }
         if let node = cordoned, !operators.isEmpty {
             cordoned = nil
             call(.operatorClient(0), uncordon(node))
@@ -242,11 +243,7 @@ extension Simulation {
         guard !agents.isEmpty else { finished = true; return }
         draining = true
         drainDeadlineNs = nowNs + 2_000_000_000
-        for a in agents.indices where agents[a].running {
-            agents[a].running = false
-            agents[a].generation += 1
-            resetCaller(.agent(a))
-        }
+        for a in agents.indices where agents[a].running { stopAgent(a) }
         schedule(after: 10_000_000, .quietCheck)
     }
 
@@ -305,6 +302,7 @@ extension Simulation {
         }
         if let v = CommittedWritesChecker.check(history, committed: oracle.committed) { return v }
         if let v = WatchChecker.check(watchers, committed: oracle.committed) { return v }
+        if let v = WatchChecker.checkAgents(agents, committed: oracle.committed) { return v }
         if options.searchCheck {
             switch SearchChecker.check(history) {
             case .linearizable: break

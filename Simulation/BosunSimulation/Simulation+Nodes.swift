@@ -147,6 +147,7 @@ extension Simulation {
         guard let route = nodes[i].routes.removeValue(forKey: id), !networkRng.chance(lossRate) else { return }
         switch route {
         case .direct(let asker, let attempt):
+            guard reaches(from: i, asker) else { return }
             schedule(after: networkDelay(), .reply(asker, attempt: attempt, response))
         case .forwarded(let from, let incarnation, let asker, let attempt):
             schedule(after: networkDelay(), .relay(node: from, incarnation: incarnation, asker, attempt: attempt, response))
@@ -170,27 +171,45 @@ extension Simulation {
     func stream(_ i: Int, _ output: MasterCore.Output) {
         switch output {
         case .startStream(let id, _):
-            guard case .direct(.watcher(let w), let attempt)? = nodes[i].routes[id] else {
+            guard case .direct(let asker, let attempt)? = nodes[i].routes[id] else {
                 nodes[i].routes[id] = nil
                 return
             }
-            nodes[i].routes[id] = .stream(watcher: w, attempt: attempt)
-            deliverInOrder(w, .watchChunk(watcher: w, attempt: attempt, []))
+            nodes[i].routes[id] = .stream(asker, attempt: attempt)
+            streamEvent(from: i, asker, attempt: attempt, chunk: [])
         case .streamChunk(let id, let bytes):
-            guard case .stream(let w, let attempt)? = nodes[i].routes[id] else { return }
-            deliverInOrder(w, .watchChunk(watcher: w, attempt: attempt, bytes))
+            guard case .stream(let asker, let attempt)? = nodes[i].routes[id] else { return }
+            streamEvent(from: i, asker, attempt: attempt, chunk: bytes)
         case .endStream(let id):
-            guard case .stream(let w, let attempt)? = nodes[i].routes.removeValue(forKey: id) else { return }
-            deliverInOrder(w, .watchEnded(watcher: w, attempt: attempt))
+            guard case .stream(let asker, let attempt)? = nodes[i].routes.removeValue(forKey: id) else { return }
+            streamEvent(from: i, asker, attempt: attempt, chunk: nil)
         default:
             preconditionFailure("not a stream output")
         }
     }
 
-    func deliverInOrder(_ w: Int, _ event: SimEvent) {
-        let at = max(watchers[w].deliveredUpToNs, nowNs + networkDelay())
-        watchers[w].deliveredUpToNs = at
-        queue.schedule(at: at, event)
+    /// A chunk of a stream (nil: its end, or its break) on its way to the reader, in order.
+    func streamEvent(from i: Int, _ asker: Asker, attempt: UInt64, chunk: [UInt8]?, broken: Bool = false) {
+        switch asker {
+        case .watcher(let w):
+            let at = max(watchers[w].deliveredUpToNs, nowNs + networkDelay())
+            watchers[w].deliveredUpToNs = at
+            queue.schedule(at: at, chunk.map { .watchChunk(watcher: w, attempt: attempt, $0) } ?? .watchEnded(watcher: w, attempt: attempt))
+        case .agent(let a):
+            // A cut link loses what is sent; the agent notices by its own deadlines.
+            guard reaches(from: i, asker) else { return }
+            let at = max(agents[a].deliveredUpToNs, nowNs + networkDelay())
+            agents[a].deliveredUpToNs = at
+            queue.schedule(at: at, chunk.map { .agentChunk(agent: a, attempt: attempt, $0) } ?? .agentStreamEnded(agent: a, attempt: attempt, broken: broken))
+        case .client, .caller:
+            preconditionFailure("\(asker) does not watch")
+        }
+    }
+
+    /// Whether what master `i` sends reaches the asker (an agent may be cut off from it).
+    func reaches(from i: Int, _ asker: Asker) -> Bool {
+        guard case .agent(let a) = asker else { return true }
+        return !agents[a].cutFrom[i]
     }
 
     // MARK: Network
@@ -239,8 +258,8 @@ extension Simulation {
         nodes[i].inbox = []
         for id in nodes[i].routes.keys.sorted() {
             // The watchers' connections break; they notice after a moment.
-            if case .stream(let w, let attempt) = nodes[i].routes[id]! {
-                deliverInOrder(w, .watchEnded(watcher: w, attempt: attempt))
+            if case .stream(let asker, let attempt) = nodes[i].routes[id]! {
+                streamEvent(from: i, asker, attempt: attempt, chunk: nil, broken: true)
             }
         }
         nodes[i].routes = [:]

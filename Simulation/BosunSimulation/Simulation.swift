@@ -69,7 +69,11 @@ public struct SeedReport: Sendable {
         public var watchRelists = 0
         public var transfers = 0
         public var isolations = 0
+        /// Agent crashes, pauses and cuts from masters; pod events the agents' watches read.
         public var agentStops = 0
+        public var agentPauses = 0
+        public var agentCuts = 0
+        public var agentWatchEvents = 0
         /// Pods bound in the committed history.
         public var podsBound = 0
     }
@@ -177,8 +181,7 @@ public final class Simulation {
             watchers.append(SimWatcher(target: (w + 1) % options.nodes))
         }
         for a in 0..<plan.agents {
-            agents.append(SimAgent(name: "node-\(a + 1)", caller: SimCaller(target: a % options.nodes), startDelayNs: clusterRng.uniform(0...2_000) * 1_000_000,
-                                   cpu: a % 3 == 2 ? "8" : "1"))
+            agents.append(makeAgent(a, name: "node-\(a + 1)", cpu: a % 3 == 2 ? "8" : "1"))
         }
         for o in 0..<plan.operators {
             operators.append(SimOperator(caller: SimCaller(target: (o + 2) % options.nodes)))
@@ -207,7 +210,8 @@ public final class Simulation {
             schedule(after: workloadRng.uniform(0...500_000_000), .watcherStart(watcher: w))
         }
         for a in agents.indices {
-            schedule(after: clusterRng.uniform(0...Self.agentBeatNs), .agentBeat(agent: a, generation: 0))
+            agents[a].running = false
+            startAgent(a)
         }
         for o in operators.indices {
             schedule(after: clusterRng.uniform(0...1_000_000_000), .operatorStart(operatorClient: o))
@@ -288,7 +292,7 @@ public final class Simulation {
         case .relay(let i, let incarnation, let asker, let attempt, let response):
             guard nodes[i].up, nodes[i].incarnation == incarnation else { return }
             if nodes[i].paused { nodes[i].inbox.append(event); return }
-            guard !networkRng.chance(lossRate) else { return }
+            guard !networkRng.chance(lossRate), reaches(from: i, asker) else { return }
             schedule(after: networkDelay(), .reply(asker, attempt: attempt, response))
         case .reply(.client(let c), let attempt, let response):
             clientReceived(c, attempt: attempt, response)
@@ -296,14 +300,28 @@ public final class Simulation {
             watcherReceived(w, attempt: attempt, response)
         case .reply(.caller(let id), let attempt, let response):
             callerReceived(id, attempt: attempt, response)
+        case .reply(.agent(let a), let attempt, let response):
+            agentReceived(a, attempt: attempt, response)
         case .callerTimeout(let id, let attempt):
             retryCall(id, attempt: attempt)
         case .callerResend(let id, let attempt):
             resendCall(id, attempt: attempt)
-        case .agentBeat(let a, let generation):
-            agentBeat(a, generation: generation)
+        case .agentTick(let a, let incarnation):
+            agentTick(a, incarnation: incarnation)
+        case .agentChunk(let a, let attempt, let bytes):
+            agentChunk(a, attempt: attempt, bytes)
+        case .agentStreamEnded(let a, let attempt, let broken):
+            agentStreamEnded(a, attempt: attempt, broken: broken)
+        case .containerEvent(let a, let run, let event):
+            containerEvent(a, run, event)
+        case .probeResult(let a, let incarnation, let probe):
+            probeResult(a, incarnation: incarnation, probe)
+        case .agentHeal(let a, let m):
+            healAgent(a, master: m)
+        case .agentResume(let a):
+            resumeAgent(a)
         case .agentStop:
-            stopRandomAgent()
+            disturbRandomAgent()
         case .agentStart(let a):
             startAgent(a)
         case .operatorStart(let o):
@@ -422,8 +440,14 @@ public final class Simulation {
         case .transferCheck(let l, _, let t, _): return "check the transfer n\(l + 1) -> n\(t + 1)"
         case .callerTimeout(let id, _): return "\(id) timeout"
         case .callerResend(let id, _): return "\(id) retry"
-        case .agentBeat(let a, _): return "agent \(a) beat"
-        case .agentStop: return "stop an agent"
+        case .agentTick(let a, _): return "agent \(a) tick"
+        case .agentChunk(let a, _, let bytes): return "agent \(a) reads \(bytes.isEmpty ? "the stream's start" : String(decoding: bytes.prefix(100), as: UTF8.self))"
+        case .agentStreamEnded(let a, _, let broken): return "agent \(a)'s stream \(broken ? "breaks" : "ends")"
+        case .containerEvent(let a, let run, let event): return "agent \(a) container \(run): \(event)"
+        case .probeResult(let a, _, let probe): return "agent \(a) probe \(probe.run) \(probe.kind)"
+        case .agentHeal(let a, let m): return "agent \(a) reaches n\(m + 1) again"
+        case .agentResume(let a): return "agent \(a) resumes"
+        case .agentStop: return "disturb an agent"
         case .agentStart(let a): return "agent \(a) starts"
         case .operatorStart(let o): return "operator \(o) next operation"
         }

@@ -130,6 +130,6 @@ extension SeedReport {
             + "elections=\(s.elections) committed=\(s.committedEntries) ops=\(s.clientOperations) crashes=\(s.crashes) "
             + "partitions=\(s.partitions) pauses=\(s.pauses) snapshots=\(s.snapshotsInstalled) torn=\(s.tornTails) "
             + "watch-events=\(s.watchEvents) watch-resumes=\(s.watchResumes) relists=\(s.watchRelists) transfers=\(s.transfers) isolations=\(s.isolations) "
-            + "agent-stops=\(s.agentStops) pods-bound=\(s.podsBound)"
+            + "agent-stops=\(s.agentStops) agent-pauses=\(s.agentPauses) agent-cuts=\(s.agentCuts) agent-watch-events=\(s.agentWatchEvents) pods-bound=\(s.podsBound)"
     }
 }

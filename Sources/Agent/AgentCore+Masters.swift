@@ -69,7 +69,7 @@ extension AgentCore {
     /// Leaves `master` for the next one (unless already left); the watch follows, resumed from
     /// the last version seen.
     mutating func moveOn(from master: Int) {
-        guard master == target, !config.plantedBugs.contains(.sticksToFirstMaster) else { return }
+        guard master == target, !config.plantedBugs.contains(.agentSticksToFirstMaster) else { return }
         target = (target + 1) % config.masterCount
         if let stream = watch.streamID {
             outbox.append(.cancel(id: stream))
@@ -94,15 +94,24 @@ extension AgentCore {
             if response.status != 200 { postedNodeStatus = nil }
         case .renewLease:
             if response.status == 404 { leaseExists = false; nextRenewalNs = now.monotonicNs }
+            if response.status == 200 { renewed() }
         case .createLease:
             if response.status == 201 || response.status == 409 { leaseExists = true }
             if response.status == 409 { nextRenewalNs = now.monotonicNs }
+            if response.status == 201 { renewed() }
         case .list: listed(response)
         case .watch: watchAnswered(response)
         case .podStatus(let uid, let version): statusWritten(uid, version: version, response)
         case .deletePod(let uid): if response.status != 200 && response.status != 404 { pods[uid]?.deleteRetryNs = now.monotonicNs + Self.retryDelayNs }
         case .configMap(let key): configMapFetched(key, response)
         }
+    }
+
+    /// A renewal after a long gap: the node controller may have marked the Node unreachable
+    /// meanwhile, so its status is posted again now, not at the next interval.
+    mutating func renewed() {
+        if let last = lastRenewedNs, now.monotonicNs > last + 2 * config.leaseRenewNs { postedNodeStatus = nil }
+        lastRenewedNs = now.monotonicNs
     }
 
     /// Registration, renewals and the Node's status.

@@ -23,7 +23,9 @@ extension AgentCore {
         for i in pod.containers.indices {
             let name = pod.containers[i].name
             let status = reported.first { $0["name"]?.stringValue == name }
-            restore(&pod.containers[i], of: pod, from: status, key: ContainerKey(podUID: uid, container: name))
+            let key = ContainerKey(podUID: uid, container: name)
+            restore(&pod.containers[i], of: pod, from: status, key: key)
+            adopted[key] = nil  // the pod holds it now
         }
         pods[uid] = pod
     }

@@ -14,7 +14,7 @@ extension AgentCore {
         else { return }
         var body = pod.object
         body["status"] = status
-        if config.plantedBugs.contains(.statusWithoutCompareAndSwap) { body[path: ["metadata", "resourceVersion"]] = nil }
+        if config.plantedBugs.contains(.agentStatusWithoutCompareAndSwap) { body[path: ["metadata", "resourceVersion"]] = nil }
         send(.podStatus(uid: pod.uid, version: pod.version), Self.json("PUT", pod.path + "/status", body))
     }
 

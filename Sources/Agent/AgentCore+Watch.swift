@@ -4,7 +4,6 @@ import Master
 struct WatchState {
     /// A list is needed (at the start, and after `410 Gone`) before watching again.
     var needsList = true
-    var listed = false
     var streamID: UInt64?
     var streamMaster = 0
     /// The open watch's stream has started.
@@ -40,7 +39,7 @@ extension AgentCore {
         }
         guard watch.streamID == nil else { return }
         var from = watch.lastVersion
-        if watch.resumed && config.plantedBugs.contains(.watchResumesPastLastSeen) { from += 1 }
+        if watch.resumed && config.plantedBugs.contains(.agentWatchResumesPastLastSeen) { from += 1 }
         let target = "/api/v1/pods?watch=true&allowWatchBookmarks=true&\(podSelector)&resourceVersion=\(from)&timeoutSeconds=\(config.watchSeconds)"
         watch.streamID = nextRequestID
         watch.streamMaster = self.target
@@ -66,7 +65,7 @@ extension AgentCore {
         }
         for uid in pods.keys.sorted() where !present.contains(uid) { podGone(uid) }
         watch.needsList = false
-        watch.listed = true
+        listCount += 1
         watch.resumed = false
         watch.lastVersion = version
         // What an earlier run of the agent left for pods no longer here is stopped.
@@ -91,7 +90,7 @@ extension AgentCore {
 
     /// `410 Gone`: the version is no longer held; list again (never skip ahead).
     mutating func goneRelist() {
-        if config.plantedBugs.contains(.noRelistAfterGone) {
+        if config.plantedBugs.contains(.agentNoRelistAfterGone) {
             watch.lastVersion = 0  // the defect: watch "from now" and miss what happened between
             watch.resumed = false
         } else {

@@ -1,4 +1,5 @@
 import Master
+import Raft
 
 /// The node agent's logic (Bosun's kubelet) as a deterministic state machine, shaped like the
 /// Raft core: inputs are API answers and watch lines, container runtime events, probe results and
@@ -35,7 +36,8 @@ public struct AgentCore {
         public var nodeInfo: [String: String] = [:]
         public var leaseRenewNs: UInt64 = 1_000_000_000
         public var leaseDurationSeconds = 5
-        public var nodeStatusIntervalNs: UInt64 = 60_000_000_000
+        /// The Node's status is posted on change and this often (kubelet's nodeStatusUpdateFrequency).
+        public var nodeStatusIntervalNs: UInt64 = 10_000_000_000
         /// A request not answered in this time is given up and its master left.
         public var requestTimeoutNs: UInt64 = 2_000_000_000
         /// The watch's own `timeoutSeconds`: the master ends it and it is resumed, which also
@@ -48,7 +50,8 @@ public struct AgentCore {
         public var backoffResetNs: UInt64 = 600_000_000_000
         /// Requests in flight at most (status writes wait for a free place).
         public var maxRequestsInFlight = 16
-        public var plantedBugs: Set<AgentBug> = []
+        /// Defects planted for the simulator to catch (`PlantedBugs.agent`); never outside it.
+        public var plantedBugs: PlantedBugs = []
 
         public init(nodeName: String, masterCount: Int, address: String, port: Int) {
             self.nodeName = nodeName
@@ -82,6 +85,8 @@ public struct AgentCore {
     var registered = false
     var leaseExists = true
     var nextRenewalNs: UInt64 = 0
+    /// When a renewal last succeeded.
+    var lastRenewedNs: UInt64?
     var nextNodeStatusNs: UInt64 = 0
     var postedNodeStatus: JSON?
 
@@ -103,6 +108,12 @@ public struct AgentCore {
     public var podCount: Int { pods.count }
     /// The last resourceVersion the watch saw.
     public var lastSeenVersion: UInt64 { watch.lastVersion }
+    /// Lists completed so far (each starts the watch afresh from its version).
+    public internal(set) var listCount = 0
+    /// The watch whose lines the agent follows now.
+    public var watchStreamID: UInt64? { watch.streamID }
+    /// Its Node is registered.
+    public var isRegistered: Bool { registered }
 
     // MARK: Inputs
 
@@ -271,15 +282,10 @@ public struct ProbeID: Hashable, Sendable {
     public var run: ContainerRun
     public var kind: Kind
 }
-
-/// Defects that can be switched on to prove the simulator's oracles catch them.
-public enum AgentBug: String, CaseIterable, Sendable {
-    /// A resumed watch starts one past the last version seen, skipping an event.
-    case watchResumesPastLastSeen = "agent-watch-resumes-past-last-seen"
-    /// `410 Gone` resumes the watch from version 0 instead of listing again.
-    case noRelistAfterGone = "agent-no-relist-after-gone"
-    /// Pod status is written without the resourceVersion it was computed from.
-    case statusWithoutCompareAndSwap = "agent-status-without-cas"
-    /// The agent never leaves its first master.
-    case sticksToFirstMaster = "agent-sticks-to-first-master"
+extension AgentCore {
+    public func debugPod(_ name: String) -> String {
+        var out = "target=\(target) watch=\(watch) inflight=\(inFlight.values.map { "\($0.purpose)" })\n"
+        for p in pods.values where p.name == name { dump(p, to: &out) }
+        return out
+    }
 }

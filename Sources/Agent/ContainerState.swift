@@ -106,12 +106,20 @@ struct ContainerState {
         return 0
     }
 
-    /// Returns how long the run lasted, or nil when it was not running.
+    /// Returns how long the run lasted, or nil when it was not running. A run may end before
+    /// its start was reported (a stop signal got there first).
     mutating func exited(_ exit: ContainerExit, at time: AgentCore.Time) -> UInt64? {
-        guard case .running(_, let id, let startedAt, let sinceNs) = process else { return nil }
         let reason = exit.unknown ? "ContainerStatusUnknown" : exit.oomKilled ? "OOMKilled" : exit.code == 0 ? "Completed" : "Error"
-        ended(Termination(exitCode: exit.code, reason: reason, message: nil, startedAt: startedAt, finishedAt: AgentCore.timestamp(time.wallNs), containerID: id))
-        return time.monotonicNs - sinceNs
+        let finishedAt = AgentCore.timestamp(time.wallNs)
+        switch process {
+        case .none: return nil
+        case .starting:
+            ended(Termination(exitCode: exit.code, reason: reason, message: nil, startedAt: nil, finishedAt: finishedAt))
+            return 0
+        case .running(_, let id, let startedAt, let sinceNs):
+            ended(Termination(exitCode: exit.code, reason: reason, message: nil, startedAt: startedAt, finishedAt: finishedAt, containerID: id))
+            return time.monotonicNs - sinceNs
+        }
     }
 
     private mutating func ended(_ termination: Termination) {

@@ -165,6 +165,16 @@ extension MasterCore {
         attempt: Int, retry: (() throws(APIError) -> Void)?
     ) throws(APIError) {
         let expected = try Admission.resourceVersion(of: body)
+        // The new object is built from this master's copy (what a status write keeps, what an
+        // update preserves), so that copy must be the version the client named: a newer one is a
+        // conflict; an older one means this master (a leader just elected) has not applied that
+        // version yet, and writing now would store its stale fields under the client's version.
+        if let expected, expected != current.version {
+            guard expected < current.version else {
+                return respond(id, unavailable("this master has not yet applied resourceVersion \(expected); retry shortly"))
+            }
+            throw .conflict(path.type, path.name ?? "")
+        }
         var objectPath = path
         if path.subresource == "scale" { objectPath.subresource = nil }
         let object = try Admission.update(objectPath, body, current: StoredObject.render(current.value, version: current.version), strict: Self.isStrict(request))

@@ -69,11 +69,24 @@ public struct PlantedBugs: OptionSet, Sendable, Hashable {
     public static let replicaSetCountsTerminatingPods = PlantedBugs(rawValue: 1 << 13)
     /// A rolling update scales old ReplicaSets down without regard to `maxUnavailable`.
     public static let rolloutIgnoresMaxUnavailable = PlantedBugs(rawValue: 1 << 14)
+    /// A node agent resumes its watch one past the last version it saw, skipping an event.
+    public static let agentWatchResumesPastLastSeen = PlantedBugs(rawValue: 1 << 15)
+    /// A node agent answers `410 Gone` by watching from version 0 instead of listing again.
+    public static let agentNoRelistAfterGone = PlantedBugs(rawValue: 1 << 16)
+    /// A node agent writes pod status without the resourceVersion it computed it from.
+    public static let agentStatusWithoutCompareAndSwap = PlantedBugs(rawValue: 1 << 17)
+    /// A node agent never leaves its first master.
+    public static let agentSticksToFirstMaster = PlantedBugs(rawValue: 1 << 18)
 
     /// The bugs planted in the scheduler and controllers.
     public static let controlPlane: PlantedBugs = [
         .bindWithoutCompareAndSwap, .schedulerIgnoresBoundPods, .controllersActBeforeTermApplied, .keepNodeGraceAcrossLeaders,
         .replicaSetCountsTerminatingPods, .rolloutIgnoresMaxUnavailable,
+    ]
+
+    /// The bugs planted in the node agent.
+    public static let agent: PlantedBugs = [
+        .agentWatchResumesPastLastSeen, .agentNoRelistAfterGone, .agentStatusWithoutCompareAndSwap, .agentSticksToFirstMaster,
     ]
 
     /// Every planted bug with its command-line name, in a fixed order.
@@ -93,5 +106,9 @@ public struct PlantedBugs: OptionSet, Sendable, Hashable {
         ("keep-node-grace-across-leaders", .keepNodeGraceAcrossLeaders, "a new leader does not restart node grace periods"),
         ("replicaset-counts-terminating-pods", .replicaSetCountsTerminatingPods, "the ReplicaSet controller counts terminating pods"),
         ("rollout-ignores-max-unavailable", .rolloutIgnoresMaxUnavailable, "a rollout ignores maxUnavailable"),
+        ("agent-watch-resumes-past-last-seen", .agentWatchResumesPastLastSeen, "an agent resumes its watch at RV+1"),
+        ("agent-no-relist-after-gone", .agentNoRelistAfterGone, "an agent does not list again after 410 Gone"),
+        ("agent-status-without-cas", .agentStatusWithoutCompareAndSwap, "an agent writes pod status without compare-and-swap"),
+        ("agent-sticks-to-first-master", .agentSticksToFirstMaster, "an agent never leaves its first master"),
     ]
 }
