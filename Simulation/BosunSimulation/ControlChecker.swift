@@ -21,7 +21,8 @@ import Store
 /// - A rolling update never specifies more than `replicas + maxSurge` pods (as the scaling
 ///   decision read them: its `max-replicas` annotation), and never scales an old ReplicaSet down
 ///   below `replicas − maxUnavailable` available (counted from the ReplicaSets' statuses, as the
-///   Deployment controller counts).
+///   Deployment controller counts). Scale-downs an old leader decided are not judged: they are
+///   compare-and-swaps on the ReplicaSet, made against the Deployment as it was then.
 struct ControlChecker {
     var store = KVStore()
     var view = ControlPlane()
@@ -158,7 +159,7 @@ struct ControlChecker {
                     return Violation(invariant: "rollout surge", detail: "entry \(index) scaled \(key) to \(newReplicas): \(total) pods specified for \(d.meta.name), over replicas + maxSurge = \(allowed)")
                 }
             } else if newReplicas < oldReplicas, new != nil, ControlPlane.withoutHash(rs!.template) != d.template,
-                      settled {
+                      settled, !late {
                 // Pods that are not available may go (Kubernetes cleans them up first); available
                 // ones only down to the minimum.
                 let minimum = d.replicas - d.fenceposts.unavailable
@@ -184,7 +185,7 @@ extension Simulation {
             let current = owned.filter { ControlPlane.withoutHash($0.template) == d.template }
             guard current.count == 1, let rs = current.first else { return "\(key) has \(current.count) ReplicaSets of its template" }
             if rs.replicas != d.replicas || rs.availableReplicas != d.replicas {
-                return "\(key): its ReplicaSet asks \(rs.replicas) and has \(rs.availableReplicas) available of \(d.replicas)"
+                return "\(key): its ReplicaSet asks \(rs.replicas) and has \(rs.availableReplicas) available of \(d.replicas)" + view.pods(ownedBy: rs.meta.uid).map { p in "\n\(p.meta.name) \(p.phase) \(p.nodeName ?? "-") " + agents.map { $0.core.debugPod(p.meta.name) }.joined() }.joined()
             }
             for old in owned where old.meta.key != rs.meta.key {
                 if old.replicas != 0 || view.pods(ownedBy: old.meta.uid).contains(where: \.isActive) { return "\(key): old \(old.meta.key) still runs" }

@@ -126,6 +126,18 @@ extension Simulation {
         agentDo(a, agents[a].core.watchLine(id, bytes, at: agentTime(a)))
     }
 
+    /// A process that is gone refuses connections (and resets those it had) at once: an agent
+    /// learns it without waiting out a timeout. (A paused or cut-off master stays silent.)
+    func refuse(_ asker: Asker, attempt: UInt64) {
+        guard case .agent(let a) = asker, !networkRng.chance(lossRate) else { return }
+        schedule(after: networkDelay(), .agentRequestFailed(agent: a, attempt: attempt))
+    }
+
+    func agentRequestFailed(_ a: Int, attempt: UInt64) {
+        guard agentReady(a, .agentRequestFailed(agent: a, attempt: attempt), attempt: attempt) else { return }
+        agentDo(a, agents[a].core.failed(attempt & (1 << 40 - 1), at: agentTime(a)))
+    }
+
     func agentStreamEnded(_ a: Int, attempt: UInt64, broken: Bool) {
         guard agentReady(a, .agentStreamEnded(agent: a, attempt: attempt, broken: broken), attempt: attempt) else { return }
         agentDo(a, agents[a].core.watchEnded(attempt & (1 << 40 - 1), broken: broken, at: agentTime(a)))
@@ -180,7 +192,13 @@ extension Simulation {
         case .started: agents[a].containers[run.key]!.started = true
         case .failedToStart, .exited: agents[a].containers[run.key] = nil
         }
-        guard agentReady(a, .containerEvent(agent: a, run, event)) else { return }
+        reportContainer(a, run, event)
+    }
+
+    /// The runtime tells the agent (later, if it is paused; never, if it is down: the next
+    /// incarnation learns from what it re-adopts).
+    func reportContainer(_ a: Int, _ run: ContainerRun, _ event: SimContainerEvent) {
+        guard agentReady(a, .containerReport(agent: a, run, event)) else { return }
         let time = agentTime(a)
         switch event {
         case .started: agentDo(a, agents[a].core.containerStarted(run, id: "sim://\(agents[a].name)/\(run)", at: time))
@@ -251,7 +269,10 @@ extension Simulation {
         agents[a].cutFrom[m] = false
     }
 
+    /// The agent's process dies; its containers run on, except those it was still starting (as
+    /// in the process runtime, whose start completes inside the agent's process).
     func stopAgent(_ a: Int) {
+        agents[a].containers = agents[a].containers.filter { $0.value.started }
         agents[a].running = false
         agents[a].incarnation += 1
         agents[a].reachableSinceNs = nil

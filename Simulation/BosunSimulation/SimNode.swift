@@ -99,9 +99,13 @@ enum SimEvent {
     case agentChunk(agent: Int, attempt: UInt64, [UInt8])
     case agentStreamEnded(agent: Int, attempt: UInt64, broken: Bool)
     case containerEvent(agent: Int, ContainerRun, SimContainerEvent)
+    /// What a container event tells a paused agent, handed over when it resumes.
+    case containerReport(agent: Int, ContainerRun, SimContainerEvent)
     case probeResult(agent: Int, incarnation: Int, ProbeID)
     case agentHeal(agent: Int, master: Int)
     case agentResume(agent: Int)
+    /// An agent's request failed: its master's process is gone (connection refused or reset).
+    case agentRequestFailed(agent: Int, attempt: UInt64)
     case agentStop
     case agentStart(agent: Int)
     case operatorStart(operatorClient: Int)
@@ -147,6 +151,8 @@ enum SimEvent {
         case .probeResult: 40
         case .agentHeal: 41
         case .agentResume: 42
+        case .agentRequestFailed: 43
+        case .containerReport: 44
         case .agentStop: 34
         case .agentStart: 35
         case .operatorStart: 36

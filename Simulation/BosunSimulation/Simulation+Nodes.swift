@@ -176,10 +176,12 @@ extension Simulation {
                 return
             }
             nodes[i].routes[id] = .stream(asker, attempt: attempt)
-            streamEvent(from: i, asker, attempt: attempt, chunk: [])
+            if !streamEvent(from: i, asker, attempt: attempt, chunk: []) { nodes[i].routes[id] = nil }
         case .streamChunk(let id, let bytes):
             guard case .stream(let asker, let attempt)? = nodes[i].routes[id] else { return }
-            streamEvent(from: i, asker, attempt: attempt, chunk: bytes)
+            // A chunk that cannot get through stalls the connection for good: nothing after it
+            // arrives either (TCP never skips bytes); the reader notices by its own deadlines.
+            if !streamEvent(from: i, asker, attempt: attempt, chunk: bytes) { nodes[i].routes[id] = nil }
         case .endStream(let id):
             guard case .stream(let asker, let attempt)? = nodes[i].routes.removeValue(forKey: id) else { return }
             streamEvent(from: i, asker, attempt: attempt, chunk: nil)
@@ -188,22 +190,24 @@ extension Simulation {
         }
     }
 
-    /// A chunk of a stream (nil: its end, or its break) on its way to the reader, in order.
-    func streamEvent(from i: Int, _ asker: Asker, attempt: UInt64, chunk: [UInt8]?, broken: Bool = false) {
+    /// A chunk of a stream (nil: its end, or its break) on its way to the reader, in order; false
+    /// when the reader is cut off from the master.
+    @discardableResult
+    func streamEvent(from i: Int, _ asker: Asker, attempt: UInt64, chunk: [UInt8]?, broken: Bool = false) -> Bool {
         switch asker {
         case .watcher(let w):
             let at = max(watchers[w].deliveredUpToNs, nowNs + networkDelay())
             watchers[w].deliveredUpToNs = at
             queue.schedule(at: at, chunk.map { .watchChunk(watcher: w, attempt: attempt, $0) } ?? .watchEnded(watcher: w, attempt: attempt))
         case .agent(let a):
-            // A cut link loses what is sent; the agent notices by its own deadlines.
-            guard reaches(from: i, asker) else { return }
+            guard reaches(from: i, asker) else { return false }
             let at = max(agents[a].deliveredUpToNs, nowNs + networkDelay())
             agents[a].deliveredUpToNs = at
             queue.schedule(at: at, chunk.map { .agentChunk(agent: a, attempt: attempt, $0) } ?? .agentStreamEnded(agent: a, attempt: attempt, broken: broken))
         case .client, .caller:
             preconditionFailure("\(asker) does not watch")
         }
+        return true
     }
 
     /// Whether what master `i` sends reaches the asker (an agent may be cut off from it).
@@ -258,8 +262,10 @@ extension Simulation {
         nodes[i].inbox = []
         for id in nodes[i].routes.keys.sorted() {
             // The watchers' connections break; they notice after a moment.
-            if case .stream(let asker, let attempt) = nodes[i].routes[id]! {
-                streamEvent(from: i, asker, attempt: attempt, chunk: nil, broken: true)
+            switch nodes[i].routes[id]! {
+            case .stream(let asker, let attempt): streamEvent(from: i, asker, attempt: attempt, chunk: nil, broken: true)
+            case .direct(let asker, let attempt): refuse(asker, attempt: attempt)
+            case .forwarded: break
             }
         }
         nodes[i].routes = [:]

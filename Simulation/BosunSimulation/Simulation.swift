@@ -282,7 +282,7 @@ public final class Simulation {
             if nodes[i].paused { nodes[i].inbox.append(event); return }
             execute(i, nodes[i].core.snapshotWritten(metadata, data: data))
         case .request(let i, let asker, let attempt, let request):
-            guard nodes[i].up else { return }
+            guard nodes[i].up else { return refuse(asker, attempt: attempt) }
             if nodes[i].paused { nodes[i].inbox.append(event); return }
             receive(i, request, route: .direct(asker, attempt: attempt))
         case .forwarded(let i, let from, let incarnation, let asker, let attempt, let request):
@@ -314,12 +314,16 @@ public final class Simulation {
             agentStreamEnded(a, attempt: attempt, broken: broken)
         case .containerEvent(let a, let run, let event):
             containerEvent(a, run, event)
+        case .containerReport(let a, let run, let event):
+            reportContainer(a, run, event)
         case .probeResult(let a, let incarnation, let probe):
             probeResult(a, incarnation: incarnation, probe)
         case .agentHeal(let a, let m):
             healAgent(a, master: m)
         case .agentResume(let a):
             resumeAgent(a)
+        case .agentRequestFailed(let a, let attempt):
+            agentRequestFailed(a, attempt: attempt)
         case .agentStop:
             disturbRandomAgent()
         case .agentStart(let a):
@@ -444,9 +448,11 @@ public final class Simulation {
         case .agentChunk(let a, _, let bytes): return "agent \(a) reads \(bytes.isEmpty ? "the stream's start" : String(decoding: bytes.prefix(100), as: UTF8.self))"
         case .agentStreamEnded(let a, _, let broken): return "agent \(a)'s stream \(broken ? "breaks" : "ends")"
         case .containerEvent(let a, let run, let event): return "agent \(a) container \(run): \(event)"
+        case .containerReport(let a, let run, let event): return "agent \(a) hears of container \(run): \(event)"
         case .probeResult(let a, _, let probe): return "agent \(a) probe \(probe.run) \(probe.kind)"
         case .agentHeal(let a, let m): return "agent \(a) reaches n\(m + 1) again"
         case .agentResume(let a): return "agent \(a) resumes"
+        case .agentRequestFailed(let a, _): return "agent \(a)'s connection is refused or reset"
         case .agentStop: return "disturb an agent"
         case .agentStart(let a): return "agent \(a) starts"
         case .operatorStart(let o): return "operator \(o) next operation"
