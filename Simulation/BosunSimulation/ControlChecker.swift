@@ -185,7 +185,7 @@ extension Simulation {
             let current = owned.filter { ControlPlane.withoutHash($0.template) == d.template }
             guard current.count == 1, let rs = current.first else { return "\(key) has \(current.count) ReplicaSets of its template" }
             if rs.replicas != d.replicas || rs.availableReplicas != d.replicas {
-                return "\(key): its ReplicaSet asks \(rs.replicas) and has \(rs.availableReplicas) available of \(d.replicas)" + view.pods(ownedBy: rs.meta.uid).map { p in "\n\(p.meta.name) \(p.phase) \(p.nodeName ?? "-") " + agents.map { $0.core.debugPod(p.meta.name) }.joined() }.joined()
+                return "\(key): its ReplicaSet asks \(rs.replicas) and has \(rs.availableReplicas) available of \(d.replicas)"
             }
             for old in owned where old.meta.key != rs.meta.key {
                 if old.replicas != 0 || view.pods(ownedBy: old.meta.uid).contains(where: \.isActive) { return "\(key): old \(old.meta.key) still runs" }
@@ -204,7 +204,7 @@ extension Simulation {
                 if !pod.meta.deleting { return "\(key) was not evicted from the dead \(dead!)" }
                 continue
             }
-            if pod.meta.deleting { return "\(key) is still being deleted" + agents.map { $0.core.debugPod(pod.meta.name) }.joined(separator: "\n") }
+            if pod.meta.deleting { return "\(key) is still being deleted" }
             if pod.nodeName == nil || pod.phase != "Running" { return "\(key) is \(pod.phase) on \(pod.nodeName ?? "no node")" }
             if let owner = pod.meta.controller, !view.ownerExists(owner.uid) { return "\(key) outlives its owner \(owner.name)" }
         }

@@ -232,8 +232,10 @@ extension Simulation {
             detail: "\(agents[a].name) reached a majority of masters for \((nowNs - since) / 1_000_000) ms but its last renewal committed \((nowNs - last) / 1_000_000) ms ago"))
     }
 
-    static let leaseCheckWindowNs: UInt64 = 10_000_000_000
-    static let leaseStaleNs: UInt64 = 8_000_000_000
+    /// Lost messages (each hop of a forwarded request may lose it) can cost a few request
+    /// timeouts in a row: the bound allows four, and a renewal interval.
+    static let leaseCheckWindowNs: UInt64 = 15_000_000_000
+    static let leaseStaleNs: UInt64 = 12_000_000_000
 
     /// A fault stops an agent for a while: a crash (its state is lost; its containers run on and
     /// are re-adopted), a pause (it resumes where it was), or a cut from some masters.

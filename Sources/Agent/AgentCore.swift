@@ -282,10 +282,3 @@ public struct ProbeID: Hashable, Sendable {
     public var run: ContainerRun
     public var kind: Kind
 }
-extension AgentCore {
-    public func debugPod(_ name: String) -> String {
-        var out = "target=\(target) watch=\(watch) inflight=\(inFlight.values.map { "\($0.purpose)" })\n"
-        for p in pods.values where p.name == name { dump(p, to: &out) }
-        return out
-    }
-}
