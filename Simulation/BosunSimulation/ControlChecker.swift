@@ -75,8 +75,9 @@ struct ControlChecker {
         return nil
     }
 
-    /// A pod's status as agents write it never goes back: a terminal phase is final, and no
-    /// container's restart count decreases.
+    /// A pod's status as agents write it never goes back: a terminal phase is final, and each
+    /// container's progress only grows (see `progress(of:)`), so a late write of an older status
+    /// cannot undo a newer one.
     func statusMovesForward(_ key: String, old: JSON?, new: JSON?, at index: LogIndex) -> Violation? {
         guard let old, let new else { return nil }
         let was = old[path: ["status", "phase"]]?.stringValue, now = new[path: ["status", "phase"]]?.stringValue
@@ -85,12 +86,37 @@ struct ControlChecker {
         }
         let before = old[path: ["status", "containerStatuses"]]?.arrayValue ?? []
         for status in new[path: ["status", "containerStatuses"]]?.arrayValue ?? [] {
-            guard let name = status["name"], let count = status["restartCount"]?.intValue,
-                let earlier = before.first(where: { $0["name"] == name })?["restartCount"]?.intValue, count < earlier
+            guard let name = status["name"], let earlier = before.first(where: { $0["name"] == name }),
+                let from = Self.progress(of: earlier), let to = Self.progress(of: status), to < from
             else { continue }
-            return Violation(invariant: "pod status moves forward", detail: "entry \(index) took \(key)'s container \(name.stringValue ?? "") from \(earlier) restarts back to \(count)")
+            return Violation(invariant: "pod status moves forward", detail: "entry \(index) took \(key)'s container \(name.stringValue ?? "") back from \(from) to \(to) (restarts, stage)")
         }
         return nil
+    }
+
+    /// How far a container has come, as its status tells: its restart count, then the stage of
+    /// its current run (0 before it runs, 1 running, 2 ended: terminated, or waiting to start
+    /// again after a run).
+    static func progress(of status: JSON) -> Progress? {
+        guard let restarts = status["restartCount"]?.intValue, let state = status["state"] else { return nil }
+        let stage: Int
+        if state["running"] != nil {
+            stage = 1
+        } else if state["terminated"] != nil {
+            stage = 2
+        } else {
+            let reason = state[path: ["waiting", "reason"]]?.stringValue
+            stage = reason != "ContainerCreating" && status[path: ["lastState", "terminated"]] != nil ? 2 : 0
+        }
+        return Progress(restarts: restarts, stage: stage)
+    }
+
+    /// A container's progress, ordered by restarts and then stage.
+    struct Progress: Comparable, CustomStringConvertible {
+        var restarts: Int
+        var stage: Int
+        static func < (a: Progress, b: Progress) -> Bool { (a.restarts, a.stage) < (b.restarts, b.stage) }
+        var description: String { "(\(restarts), \(stage))" }
     }
 
     mutating func check(_ key: String, old: JSON?, new: JSON?, before: ClusterView, at index: LogIndex, late: Bool, nowNs: UInt64) -> Violation? {

@@ -61,6 +61,10 @@ struct FaultPlan: CustomStringConvertible {
     /// One agent stays down for good once the faults stop: its node must be marked unreachable
     /// and its pods evicted and replaced elsewhere.
     var agentDiesForGood = false
+    /// How often an agent's request is held up for seconds (a stalled connection, a master
+    /// paused with it in its socket buffer) and reaches the master after the agent gave up on it.
+    var agentLateRate = 0.0
+    var agentLateMaxNs: UInt64 = 6_000_000_000
 
     init(nodes: Int, bugs: PlantedBugs, rng: inout SplitMix64) {
         raft = RaftConfig()
@@ -126,6 +130,7 @@ struct FaultPlan: CustomStringConvertible {
             agentStopMaxMs = rng.uniform(2_000...15_000)
         }
         agentDiesForGood = rng.chance(0.3)
+        if rng.chance(0.5) { agentLateRate = rng.uniform(0.01...0.05) }
     }
 
     var description: String {
@@ -136,6 +141,6 @@ struct FaultPlan: CustomStringConvertible {
             + "crashAfterSync=\(pct(crashAfterSyncRate)) crashNewLeader=\(pct(crashNewLeaderRate)) crashAfterAppend=\(pct(crashAfterAppendRate)) "
             + "tear=\(pct(tearProbability)) pauses=\(ms(pauseIntervalNs)) transfers=\(ms(transferIntervalNs)) isolations=\(ms(isolationIntervalNs)) clients=\(clients) keys=\(keys) "
             + "appendBytes=\(raft.maxAppendBytes) inflight=\(raft.maxInflightAppends) snapshotEvery=\(snapshotEveryEntries)"
-            + (agents == 0 ? "" : " agents=\(agents) operators=\(operators) deployments=\(deployments) agentStops=\(ms(agentStopIntervalNs)) deadAgent=\(agentDiesForGood)")
+            + (agents == 0 ? "" : " agents=\(agents) operators=\(operators) deployments=\(deployments) agentStops=\(ms(agentStopIntervalNs)) deadAgent=\(agentDiesForGood) agentLate=\(pct(agentLateRate))")
     }
 }

@@ -149,7 +149,9 @@ extension Simulation {
             switch action {
             case .send(let id, let master, let request), .watch(let id, let master, let request):
                 guard !agents[a].cutTo[master], !networkRng.chance(lossRate) else { continue }
-                schedule(after: networkDelay(), .request(node: master, .agent(a), attempt: wireAttempt(a, id), request))
+                var delay = networkDelay()
+                if networkRng.chance(plan.agentLateRate) { delay += networkRng.uniform(plan.agentLateMaxNs / 3...plan.agentLateMaxNs) }
+                schedule(after: delay, .request(node: master, .agent(a), attempt: wireAttempt(a, id), request))
             case .cancel:
                 break  // the master's stream (if any) ends by its own timeout; late chunks are ignored
             case .startContainer(let launch):

@@ -242,9 +242,18 @@ extension Simulation {
         }
         guard !agents.isEmpty else { finished = true; return }
         draining = true
-        drainDeadlineNs = nowNs + 2_000_000_000
+        drainDeadlineNs = nowNs + 2_000_000_000 + snapshotTransferAllowanceNs()
         for a in agents.indices where agents[a].running { stopAgent(a) }
         schedule(after: 10_000_000, .quietCheck)
+    }
+
+    /// A replica left behind by compaction catches up through a snapshot sent one chunk per round
+    /// trip: with the plan's small chunks and long delays that alone can take seconds, so the drain
+    /// allows a round trip (four mean delays, to cover resends) for each chunk of the largest snapshot.
+    func snapshotTransferAllowanceNs() -> UInt64 {
+        let largest = nodes.map { $0.disk.snapshot?.data.count ?? 0 }.max() ?? 0
+        let chunks = UInt64(largest / max(plan.raft.snapshotChunkBytes, 1) + 1)
+        return chunks * 4 * plan.delayMeanNs
     }
 
     /// With node agents writing all the time the replicas are rarely equal at one instant: instead
