@@ -215,8 +215,9 @@ extension Simulation {
     }
 
     /// The oracle for renewals: an agent running unpaused that has reached a majority of live
-    /// masters, with no partition between masters, for `leaseCheckWindowNs` must have had a
-    /// renewal committed within the last `leaseStaleNs` (an agent stuck on a dead master fails this).
+    /// masters, with no partition between masters, for `leaseCheckWindowNs()` must have had a
+    /// renewal committed in that window but its last `leaseSlackNs` (an agent stuck on a dead
+    /// master fails this).
     func checkLease(_ a: Int) {
         let reachable = nodes.indices.filter { nodes[$0].up && !nodes[$0].paused && !agents[a].cutTo[$0] && !agents[a].cutFrom[$0] }.count
         let calm = reachable > nodes.count / 2 && !blocked.joined().contains(true)
@@ -226,18 +227,30 @@ extension Simulation {
         }
         let since = agents[a].reachableSinceNs ?? nowNs
         agents[a].reachableSinceNs = since
-        guard nowNs >= since + Self.leaseCheckWindowNs, let last = controlChecker.renewalsNs[agents[a].name]?.last ?? Optional(since),
-            nowNs > last + Self.leaseStaleNs
+        let windowNs = leaseCheckWindowNs()
+        guard nowNs >= since + windowNs, let last = controlChecker.renewalsNs[agents[a].name]?.last ?? Optional(since),
+            nowNs > last + windowNs - Self.leaseSlackNs
         else { return }
         fail(Violation(
             invariant: "lease renewed while masters are reachable",
             detail: "\(agents[a].name) reached a majority of masters for \((nowNs - since) / 1_000_000) ms but its last renewal committed \((nowNs - last) / 1_000_000) ms ago"))
     }
 
-    /// Lost messages (each hop of a forwarded request may lose it) can cost a few request
-    /// timeouts in a row: the bound allows four, and a renewal interval.
-    static let leaseCheckWindowNs: UInt64 = 15_000_000_000
-    static let leaseStaleNs: UInt64 = 12_000_000_000
+    /// How long a reachable agent may go without a committed renewal. Every lost message (a
+    /// forwarded request and its answer cross up to four hops) costs a request timeout and a retry
+    /// delay; the window allows as many such failures in a row as the loss rate makes happen with
+    /// a chance under one in a million, and never less than 15 s (a few stalled requests).
+    func leaseCheckWindowNs() -> UInt64 {
+        let lost = 1 - (1 - lossRate) * (1 - lossRate) * (1 - lossRate) * (1 - lossRate)
+        var failuresInARow: UInt64 = 0
+        var chance = 1.0
+        while chance >= 1e-6 { chance *= lost; failuresInARow += 1 }
+        let attemptNs = agentConfig(name: "", cpu: "1").requestTimeoutNs + 200_000_000
+        return max(15_000_000_000, failuresInARow * attemptNs + Self.leaseSlackNs)
+    }
+
+    /// A renewal interval and the time a renewal takes to commit.
+    static let leaseSlackNs: UInt64 = 3_000_000_000
 
     /// A fault stops an agent for a while: a crash (its state is lost; its containers run on and
     /// are re-adopted), a pause (it resumes where it was), or a cut from some masters.

@@ -191,6 +191,7 @@ extension Simulation {
             // A pause runs out by itself: what it holds back must arrive before anything newer.
             agents[a].cutTo = agents[a].cutTo.map { _ in false }
             agents[a].cutFrom = agents[a].cutFrom.map { _ in false }
+            agents[a].reachableSinceNs = nil  // the lease oracle's window starts again without loss
             if !agents[a].running && a != deadAgent { startAgent(a) }
         }
         if let node = cordoned, !operators.isEmpty {
