@@ -84,15 +84,20 @@ final class ClusterProcess {
         let limit = fileSizeLimitBytes.map { ["/usr/bin/prlimit", "--fsize=\($0)"] } ?? []
         let args = limit + [binary, "master", "--id", "\(id)", "--peers", peers, "--api", "127.0.0.1:\(apiPorts[id - 1])",
             "--data-dir", "\(root)/m\(id)"] + (apiPeers ? ["--api-peers", apis] : []) + extra
+        pids[id] = Self.spawn(args, log: "\(root)/m\(id).log")
+    }
+
+    /// Starts `args` as a child process with its output appended to `log`, with default signal
+    /// dispositions and no blocked signal, as a shell would start it (the test runner blocks or
+    /// ignores some).
+    static func spawn(_ args: [String], log: String) -> pid_t {
         var pid: pid_t = 0
         var cArgs = args.map { strdup($0) } + [nil]
         defer { cArgs.forEach { free($0) } }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
-        posix_spawn_file_actions_addopen(&actions, 1, "\(root)/m\(id).log", O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, "\(root)/m\(id).log", O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        // Default signal dispositions and no blocked signal, as a shell would start it (the test
-        // runner blocks or ignores some).
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         var all = sigset_t()
@@ -105,7 +110,7 @@ final class ClusterProcess {
         precondition(posix_spawn(&pid, args[0], &actions, &attributes, &cArgs, environ) == 0)
         posix_spawnattr_destroy(&attributes)
         posix_spawn_file_actions_destroy(&actions)
-        pids[id] = pid
+        return pid
     }
 
     func startAll() { (1...count).forEach(start) }

@@ -1,0 +1,169 @@
+import Foundation
+import Glibc
+import Master
+import Testing
+
+/// `bosun agent` for real: three masters and two agents as processes, a Deployment whose pods
+/// become real processes; kill -9 of the leader and of an agent leave them running untouched; a
+/// scale-down stops them; a crashing container is restarted with back-off.
+@Suite(.serialized)
+struct AgentClusterTests {
+    /// Two `bosun agent` processes beside a cluster's masters.
+    final class Agents {
+        let cluster: ClusterProcess
+        var pids: [Int: pid_t] = [:]
+
+        init(cluster: ClusterProcess) { self.cluster = cluster }
+
+        deinit { for pid in pids.values { kill(pid, SIGKILL); waitpid(pid, nil, 0) } }
+
+        func start(_ n: Int) {
+            let masters = cluster.apiPorts.map { "127.0.0.1:\($0)" }.joined(separator: ",")
+            pids[n] = ClusterProcess.spawn(
+                [cluster.binary, "agent", "--name", "node-\(n)", "--masters", masters, "--data-dir", "\(cluster.root)/a\(n)",
+                 "--port", "\(cluster.apiPorts[0] + 5 + UInt16(n))", "--backoff-seconds", "1", "--capacity", "cpu=4,memory=8Gi,pods=20"],
+                log: "\(cluster.root)/a\(n).log")
+        }
+
+        func kill9(_ n: Int) {
+            guard let pid = pids.removeValue(forKey: n) else { return }
+            kill(pid, SIGKILL)
+            waitpid(pid, nil, 0)
+        }
+    }
+
+    /// Processes whose command line holds `marker`, by pid.
+    static func processes(_ marker: String) -> [pid_t] {
+        guard let dir = opendir("/proc") else { return [] }
+        defer { closedir(dir) }
+        var found: [pid_t] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let pid = pid_t(name), let fd = fopen("/proc/\(pid)/cmdline", "r") else { continue }
+            var bytes = [UInt8](repeating: 0, count: 4096)
+            let n = fread(&bytes, 1, bytes.count, fd)
+            fclose(fd)
+            if String(decoding: bytes[0..<n].map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(marker) { found.append(pid) }
+        }
+        return found.sorted()
+    }
+
+    /// A JSON answer from the first master that gives one (not 503).
+    static func get(_ cluster: ClusterProcess, _ path: String) -> JSON? {
+        for port in cluster.apiPorts {
+            if let reply = HTTPTestClient.request("GET", port: port, path: path), reply.status == 200 { return try? JSONParser.parse(reply.body) }
+        }
+        return nil
+    }
+
+    static func send(_ cluster: ClusterProcess, _ method: String, _ path: String, _ body: String, type: String = "application/json") -> Int? {
+        for port in cluster.apiPorts {
+            if let reply = HTTPTestClient.request(method, port: port, path: path, body: body, contentType: type), reply.status != 503 { return reply.status }
+        }
+        return nil
+    }
+
+    /// Waits up to `seconds` for `condition`.
+    static func eventually(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+        for _ in 0..<Int(seconds * 10) {
+            if condition() { return true }
+            usleep(100_000)
+        }
+        return condition()
+    }
+
+    static func pods(_ cluster: ClusterProcess, _ selector: String) -> [JSON] {
+        get(cluster, "/api/v1/namespaces/default/pods?labelSelector=\(selector)")?["items"]?.arrayValue ?? []
+    }
+
+    static func runningAndReady(_ pod: JSON) -> Bool {
+        pod[path: ["status", "phase"]]?.stringValue == "Running"
+            && pod[path: ["status", "conditions"]]?.arrayValue?.contains { $0["type"]?.stringValue == "Ready" && $0["status"]?.stringValue == "True" } == true
+    }
+
+    static func restarts(_ pod: JSON) -> Int { pod[path: ["status", "containerStatuses"]]?.arrayValue?.first?["restartCount"]?.intValue ?? -1 }
+
+    @Test func deploymentRunsAsProcessesThatOutliveMasterAndAgentCrashes() throws {
+        let binary = try #require(ClusterProcess.findBinary(), "build bosun first")
+        let cluster = ClusterProcess(binary: binary, count: 3)
+        cluster.startAll()
+        let agents = Agents(cluster: cluster)
+        agents.start(1)
+        agents.start(2)
+        let marker = "1000.\(UInt32.random(in: 1000...999_999))"
+        defer { for pid in Self.processes(marker) { kill(pid, SIGKILL) } }
+
+        #expect(Self.eventually(20) {
+            let nodes = Self.get(cluster, "/api/v1/nodes")?["items"]?.arrayValue ?? []
+            return nodes.count == 2 && nodes.allSatisfy { node in
+                node[path: ["status", "conditions"]]?.arrayValue?.contains { $0["type"]?.stringValue == "Ready" && $0["status"]?.stringValue == "True" } == true
+            }
+        }, "both agents register Ready nodes")
+
+        let deployment = #"""
+            {"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"sleepers"},
+             "spec":{"replicas":4,"selector":{"matchLabels":{"app":"sleepers"}},
+                     "template":{"metadata":{"labels":{"app":"sleepers"}},
+                                 "spec":{"terminationGracePeriodSeconds":2,
+                                         "containers":[{"name":"main","image":"busybox","command":["/bin/sleep","\#(marker)"]}]}}}}
+            """#
+        #expect(Self.send(cluster, "POST", "/apis/apps/v1/namespaces/default/deployments", deployment) == 201)
+        #expect(Self.eventually(30) {
+            let pods = Self.pods(cluster, "app%3Dsleepers")
+            return pods.count == 4 && pods.allSatisfy(Self.runningAndReady)
+        }, "four pods Running and Ready")
+        let nodes = Set(Self.pods(cluster, "app%3Dsleepers").compactMap { $0[path: ["spec", "nodeName"]]?.stringValue })
+        #expect(nodes == ["node-1", "node-2"], "the pods are spread over both nodes")
+        let processes = Self.processes(marker)
+        #expect(processes.count == 4)
+
+        // kill -9 of the leader: the pods keep their processes, nodes stay Ready, renewals go on.
+        let leader = try #require(cluster.leader(among: [1, 2, 3]))
+        cluster.signal(leader, SIGKILL)
+        let renewed = Self.get(cluster, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-1")?[path: ["spec", "renewTime"]]
+        #expect(Self.eventually(10) {
+            let now = Self.get(cluster, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-1")?[path: ["spec", "renewTime"]]
+            return now != nil && now != renewed
+        }, "node-1 renews its Lease through the other masters")
+        usleep(2_000_000)
+        #expect(Self.processes(marker) == processes)
+        let afterFailover = Self.pods(cluster, "app%3Dsleepers")
+        #expect(afterFailover.count == 4 && afterFailover.allSatisfy { Self.runningAndReady($0) && Self.restarts($0) == 0 })
+
+        // kill -9 of an agent, then a new one on the same data dir: its containers are re-adopted.
+        agents.kill9(1)
+        usleep(500_000)
+        #expect(Self.processes(marker) == processes, "containers outlive their agent")
+        agents.start(1)
+        usleep(3_000_000)
+        #expect(Self.processes(marker) == processes, "the new agent keeps them")
+        let afterRestart = Self.pods(cluster, "app%3Dsleepers")
+        #expect(afterRestart.count == 4 && afterRestart.allSatisfy { Self.runningAndReady($0) && Self.restarts($0) == 0 })
+
+        // A scale-down to zero stops every process and removes every pod.
+        #expect(Self.send(cluster, "PATCH", "/apis/apps/v1/namespaces/default/deployments/sleepers", #"{"spec":{"replicas":0}}"#, type: "application/merge-patch+json") == 200)
+        #expect(Self.eventually(15) { Self.processes(marker).isEmpty && Self.pods(cluster, "app%3Dsleepers").isEmpty }, "scaled to zero")
+    }
+
+    @Test func aCrashingContainerIsRestartedWithBackOff() throws {
+        let binary = try #require(ClusterProcess.findBinary(), "build bosun first")
+        let cluster = ClusterProcess(binary: binary, count: 3)
+        cluster.startAll()
+        let agents = Agents(cluster: cluster)
+        agents.start(1)
+        let pod = #"""
+            {"apiVersion":"v1","kind":"Pod","metadata":{"name":"crasher","labels":{"app":"crasher"}},
+             "spec":{"containers":[{"name":"main","image":"busybox","command":["/bin/sh","-c","echo started; exit 3"]}]}}
+            """#
+        #expect(Self.eventually(20) { Self.send(cluster, "POST", "/api/v1/namespaces/default/pods", pod) == 201 })
+        var seenBackOff = false
+        #expect(Self.eventually(30) {
+            guard let pod = Self.get(cluster, "/api/v1/namespaces/default/pods/crasher") else { return false }
+            let status = pod[path: ["status", "containerStatuses"]]?.arrayValue?.first
+            if status?[path: ["state", "waiting", "reason"]]?.stringValue == "CrashLoopBackOff" { seenBackOff = true }
+            return seenBackOff && Self.restarts(pod) >= 2 && status?[path: ["lastState", "terminated", "exitCode"]]?.intValue == 3
+        }, "restarted at least twice, CrashLoopBackOff between runs, exit code 3 reported")
+        let log = try String(contentsOfFile: "\(cluster.root)/a1/pods/\(try #require(Self.get(cluster, "/api/v1/namespaces/default/pods/crasher")?[path: ["metadata", "uid"]]?.stringValue))/main-0.log", encoding: .utf8)
+        #expect(log == "started\n")
+    }
+}
