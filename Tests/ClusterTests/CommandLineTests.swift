@@ -40,6 +40,14 @@ struct CommandLineTests {
         (["master", "--id", "1", "--peers", "1=127.0.0.1:1", "--api", "127.0.0.1:2", "--data-dir", "/tmp/x", "--node-grace-seconds", "0"],
          "--node-grace-seconds: '0' must be a number in 1...3600"),
         (["up", "--masters", "4"], "--masters must be 1, 3 or 5"),
+        (["agent", "--name", "n1"], "--masters is required"),
+        (["agent", "--name", "N_1", "--masters", "127.0.0.1:1"], "--name: 'N_1' is not a valid node name"),
+        (["agent", "--name", "n1", "--masters", "nohost"], "--masters: 'nohost' is not"),
+        (["agent", "--name", "n1", "--masters", "127.0.0.1:1", "--capacity", "gpu=1"], "--capacity: unknown resource 'gpu'"),
+        (["agent", "--name", "n1", "--masters", "127.0.0.1:1", "--capacity", "cpu=lots"], "--capacity: 'lots' is not a quantity for cpu"),
+        (["agent", "--name", "n1", "--masters", "127.0.0.1:1", "--taints", "a=b:Sometimes"], "--taints: effect 'Sometimes' is not NoSchedule"),
+        (["agent", "--name", "n1", "--masters", "127.0.0.1:1", "--labels", "novalue"], "--labels: 'novalue' is not KEY=VALUE"),
+        (["agent", "--name", "n1", "--masters", "127.0.0.1:1", "--lease-seconds", "0"], "--lease-seconds: '0' must be a number in 1...60"),
         (["frobnicate"], "unknown command 'frobnicate'"),
     ])
     func badFlagsExitTwo(arguments: [String], message: String) throws {
