@@ -37,7 +37,7 @@ let package = Package(
         .testTarget(name: "RaftTests", dependencies: ["Raft", "Host"], path: "Tests/RaftTests"),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Raft"], path: "Tests/StoreTests"),
         .testTarget(name: "MasterTests", dependencies: ["Master", "Store", "Raft"], path: "Tests/MasterTests", exclude: ["Corpus"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Host", "Master", "Raft", "Store"], path: "Tests/RuntimeTests"),
+        .testTarget(name: "RuntimeTests", dependencies: ["Agent", "Runtime", "Host", "Master", "Raft", "Store"], path: "Tests/RuntimeTests"),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Master"], path: "Tests/AgentTests"),
         .testTarget(name: "ControlTests", dependencies: ["Control", "Master"], path: "Tests/ControlTests"),
         .testTarget(name: "ClusterTests", dependencies: ["Master"], path: "Tests/ClusterTests"),

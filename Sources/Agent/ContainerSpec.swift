@@ -43,6 +43,21 @@ public struct ContainerLaunch: Equatable, Sendable {
     public var memoryLimitBytes: Int64?
     public var cpuLimitMillis: Int64?
 
+    public init(
+        run: ContainerRun, namespace: String, podName: String, image: String, argv: [String], environment: [(name: String, value: String)],
+        workingDir: String?, memoryLimitBytes: Int64?, cpuLimitMillis: Int64?
+    ) {
+        self.run = run
+        self.namespace = namespace
+        self.podName = podName
+        self.image = image
+        self.argv = argv
+        self.environment = environment
+        self.workingDir = workingDir
+        self.memoryLimitBytes = memoryLimitBytes
+        self.cpuLimitMillis = cpuLimitMillis
+    }
+
     public static func == (a: ContainerLaunch, b: ContainerLaunch) -> Bool {
         a.run == b.run && a.namespace == b.namespace && a.podName == b.podName && a.image == b.image && a.argv == b.argv
             && a.environment.map(\.name) == b.environment.map(\.name) && a.environment.map(\.value) == b.environment.map(\.value)
