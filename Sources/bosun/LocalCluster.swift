@@ -1,12 +1,13 @@
 import Glibc
 import Runtime
 
-/// `bosun up`: a local cluster of masters as child processes on 127.0.0.1.
+/// `bosun up`: a local cluster of masters and node agents as child processes on 127.0.0.1.
 enum LocalCluster {
     static func run(_ arguments: [String]) throws {
-        let flags = try Flags(arguments, known: ["masters", "data-dir", "api-port", "peer-port"], environment: [:])
+        let flags = try Flags(arguments, known: ["masters", "agents", "data-dir", "api-port", "peer-port"], environment: [:])
         let count = try flags.int("masters", default: 3, allowed: 1...5)
         guard count == 3 || count == 5 || count == 1 else { throw Flags.UsageError(message: "--masters must be 1, 3 or 5") }
+        let agentCount = try flags.int("agents", default: 2, allowed: 0...20)
         let apiPort = try flags.int("api-port", default: 8080, allowed: 1...65000)
         let peerPort = try flags.int("peer-port", default: 9080, allowed: 1...65000)
         let dataDir = flags.string("data-dir") ?? ".bosun"
@@ -24,6 +25,14 @@ enum LocalCluster {
             children.append((id, try spawn(args)))
             Bosun.say("master \(id): http://127.0.0.1:\(apiPort + id - 1)")
         }
+        let masters = ids.map { "127.0.0.1:\(apiPort + $0 - 1)" }.joined(separator: ",")
+        var agents: [(name: String, pid: pid_t)] = []
+        for n in 0..<agentCount {
+            let name = "node-\(n + 1)"
+            let args = [executable, "agent", "--name", name, "--masters", masters, "--data-dir", "\(dataDir)/agent-\(n + 1)", "--port", "\(10251 + n)"]
+            agents.append((name, try spawn(args)))
+        }
+        if agentCount > 0 { Bosun.say("agents: \(agents.map(\.name).joined(separator: ", ")) (their containers are processes under \(dataDir)/agent-N)") }
         let members = children.map { child in
             #"{"id":\#(child.id),"pid":\#(child.pid),"api":"127.0.0.1:\#(apiPort + child.id - 1)","peer":"127.0.0.1:\#(peerPort + child.id - 1)"}"#
         }
@@ -34,17 +43,21 @@ enum LocalCluster {
         while !terminationRequested.load(ordering: .relaxed) {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, WNOHANG)
-            if pid > 0 {
-                let id = children.first { $0.pid == pid }?.id ?? 0
-                Bosun.say("master \(id) (pid \(pid)) exited")
+            if let child = children.first(where: { $0.pid == pid }) {
+                Bosun.say("master \(child.id) (pid \(pid)) exited")
                 children.removeAll { $0.pid == pid }
+            } else if let agent = agents.first(where: { $0.pid == pid }) {
+                Bosun.say("agent \(agent.name) (pid \(pid)) exited")
+                agents.removeAll { $0.pid == pid }
             }
             usleep(100_000)
         }
-        for child in children { kill(child.pid, SIGTERM) }
-        for child in children {
+        // Agents first, while the masters can still hear them; their containers keep running and
+        // are re-adopted by the next `bosun up`, as a kubelet's are.
+        for pid in agents.map(\.pid) + children.map(\.pid) {
+            kill(pid, SIGTERM)
             var status: Int32 = 0
-            waitpid(child.pid, &status, 0)
+            waitpid(pid, &status, 0)
         }
         Bosun.say("stopped")
     }

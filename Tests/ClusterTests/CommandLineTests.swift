@@ -84,8 +84,8 @@ struct CommandLineTests {
     }
 }
 
-/// `bosun up` as a newcomer runs it: a local cluster that serves, stops on Ctrl-C, and comes back
-/// on the same data.
+/// `bosun up` as a newcomer runs it: a local cluster of masters and two agents that serves, stops
+/// on Ctrl-C, and comes back on the same data.
 @Suite(.serialized)
 struct LocalClusterTests {
     @Test func upServesStopsAndRestartsOnTheSameData() throws {
@@ -130,6 +130,12 @@ struct LocalClusterTests {
         }
         let first = up()
         #expect(write("kept"))
+        var nodes = ""
+        for _ in 0..<100 where !(nodes.contains(#""name":"node-1""#) && nodes.contains(#""name":"node-2""#)) {
+            nodes = HTTPTestClient.request("GET", port: apiBase, path: "/api/v1/nodes")?.body ?? ""
+            usleep(100_000)
+        }
+        #expect(nodes.contains(#""name":"node-1""#) && nodes.contains(#""name":"node-2""#), "both agents registered")
         let cluster = try readText(root + "/cluster.json")
         #expect(cluster.contains(#""api":"127.0.0.1:\#(apiBase)""#) && cluster.contains(#""id":3"#))
         #expect(stop(first), "bosun up did not stop on SIGINT")
