@@ -8,7 +8,8 @@ import Synchronization
 /// One agent process: the clock, HTTP connections, threads and processes around an `AgentCore`,
 /// which holds all of the agent's logic. A timer ticks the core ten times a second; each request
 /// and watch runs on a helper thread with a blocking client and posts its answer back to the
-/// loop; containers are processes of the `ProcessRuntime`; probes run on helper threads.
+/// loop; containers are processes of the `ProcessRuntime`; probes run on helper threads; its own
+/// port serves the containers' logs.
 public final class AgentServer {
     /// How to run.
     public struct Options: Sendable {
@@ -28,6 +29,7 @@ public final class AgentServer {
     let options: Options
     var core: AgentCore
     let runtime: ProcessRuntime
+    var http: HTTPServer?
     /// Requests and watches the core gave up on: their threads stop at the next chance.
     let cancelled = CancelledRequests()
     var stopped = false
@@ -38,6 +40,9 @@ public final class AgentServer {
         self.options = options
         core = AgentCore(config: options.core)
         runtime = try ProcessRuntime(dataDir: options.dataDirectory)
+        http = try HTTPServer(loop: loop, host: options.core.address, port: UInt16(options.core.port)) { [unowned self] request, respond in
+            self.serve(request, respond)
+        }
     }
 
     var now: AgentCore.Time { AgentCore.Time(monotonicNs: monotonicNs(), wallNs: wallClockNs()) }
@@ -49,7 +54,10 @@ public final class AgentServer {
         tick()
     }
 
-    public func stop() { stopped = true }
+    public func stop() {
+        stopped = true
+        http?.shutdown()
+    }
 
     func tick() {
         guard !stopped else { return }

@@ -2,7 +2,7 @@ import Glibc
 import Master
 
 /// Relays a request to another master (the leader) and hands back its answer: the HTTP client a
-/// follower needs to forward writes and linearizable reads. One connection per request
+/// follower needs to forward writes and linearizable reads (and a master to ask an agent for logs). One connection per request
 /// (`Connection: close`), a deadline on the whole exchange: 503 when the leader cannot be reached
 /// (nothing was delivered; retry), 504 when it does not answer in time or closes the connection
 /// without answering (the outcome is unknown), 502 when its answer is malformed.
@@ -28,21 +28,24 @@ final class HTTPForwarder {
         var done = false
         var timer: UInt64?
         let address: PeerTransport.Address
+        /// Who is asked, for messages: "the leader".
+        let who: String
         let respond: (HTTPResponse) -> Void
 
-        init(output: [UInt8], address: PeerTransport.Address, respond: @escaping (HTTPResponse) -> Void) {
+        init(output: [UInt8], address: PeerTransport.Address, who: String, respond: @escaping (HTTPResponse) -> Void) {
             self.output = output
             self.address = address
+            self.who = who
             self.respond = respond
         }
     }
 
-    func forward(_ request: HTTPRequest, to address: PeerTransport.Address, respond: @escaping (HTTPResponse) -> Void) {
+    func forward(_ request: HTTPRequest, to address: PeerTransport.Address, who: String = "the leader", respond: @escaping (HTTPResponse) -> Void) {
         let ip: in_addr
-        switch resolver.resolve(address.host, whenDone: { [unowned self] in self.forward(request, to: address, respond: respond) }) {
+        switch resolver.resolve(address.host, whenDone: { [unowned self] in self.forward(request, to: address, who: who, respond: respond) }) {
         case .address(let found): ip = found
         case .pending: return  // forwarded again once the name resolves
-        case .failed: return respond(HTTPForwarder.unreachable("cannot resolve the leader's address \(address.host)"))
+        case .failed: return respond(HTTPForwarder.unreachable("cannot resolve the address of \(who), \(address.host)"))
         }
         var head = "\(request.method) \(request.target) HTTP/1.1\r\nHost: \(address)\r\nConnection: close\r\n"
         head += "X-Bosun-Forwarded: 1\r\n"
@@ -50,7 +53,7 @@ final class HTTPForwarder {
             head += "\(name): \(value)\r\n"
         }
         head += "Content-Length: \(request.body.count)\r\n\r\n"
-        let exchange = Exchange(output: Array(head.utf8) + request.body, address: address, respond: respond)
+        let exchange = Exchange(output: Array(head.utf8) + request.body, address: address, who: who, respond: respond)
         do {
             exchange.fd = try Socket.connect(to: Socket.socketAddress(ip, address.port))
             try loop.register(exchange.fd, writable: true) { [unowned self] readable, writable, hangup in
@@ -58,12 +61,12 @@ final class HTTPForwarder {
             }
         } catch {
             if exchange.fd >= 0 { close(exchange.fd) }
-            respond(HTTPForwarder.unreachable("cannot reach the leader at \(address): \(error)"))
+            respond(HTTPForwarder.unreachable("cannot reach \(who) at \(address): \(error)"))
             return
         }
         exchange.timer = loop.schedule(afterNs: timeoutNs) { [unowned self] in
             exchange.timer = nil
-            self.finish(exchange, HTTPForwarder.outcomeUnknown("the leader at \(address) did not answer in time"))
+            self.finish(exchange, HTTPForwarder.outcomeUnknown("\(who) at \(address) did not answer in time"))
         }
     }
 
@@ -74,8 +77,8 @@ final class HTTPForwarder {
                 let n = Socket.send(exchange.fd, exchange.output[exchange.sent...])
             else {
                 return finish(exchange, exchange.sent == 0
-                    ? HTTPForwarder.unreachable("the leader at \(exchange.address) refused the connection")
-                    : HTTPForwarder.outcomeUnknown("the leader at \(exchange.address) closed the connection while taking the request"))
+                    ? HTTPForwarder.unreachable("\(exchange.who) at \(exchange.address) refused the connection")
+                    : HTTPForwarder.outcomeUnknown("\(exchange.who) at \(exchange.address) closed the connection while taking the request"))
             }
             exchange.sent += n
             if exchange.sent == exchange.output.count { loop.watch(exchange.fd, writable: false) }
@@ -90,12 +93,12 @@ final class HTTPForwarder {
                 if let response = HTTPForwarder.parseResponse(exchange.received) { return finish(exchange, response) }
                 // The request reached the leader, which may have carried it out before it went away.
                 return finish(exchange, exchange.received.isEmpty
-                    ? HTTPForwarder.outcomeUnknown("the leader at \(exchange.address) closed the connection without answering")
-                    : HTTPResponse.status(502, reason: "BadGateway", message: "the leader's answer was malformed"))
+                    ? HTTPForwarder.outcomeUnknown("\(exchange.who) at \(exchange.address) closed the connection without answering")
+                    : HTTPResponse.status(502, reason: "BadGateway", message: "the answer of \(exchange.who) was malformed"))
             case .some(let bytes?):
                 exchange.received += bytes
                 if exchange.received.count > maxResponseBytes {
-                    return finish(exchange, HTTPResponse.status(502, reason: "BadGateway", message: "the leader's answer is too large"))
+                    return finish(exchange, HTTPResponse.status(502, reason: "BadGateway", message: "the answer of \(exchange.who) is too large"))
                 }
             }
         }

@@ -135,6 +135,8 @@ public final class MasterServer {
         case .clusterStatus where request.method == "GET": return respond(.json(200, clusterStatus()))
         case .metrics where request.method == "GET":
             return respond(HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")], body: Array(metricsPage().utf8)))
+        case .resource(let path) where request.method == "GET" && path.type.plural == "pods" && path.subresource == "log":
+            return podLogs(path, request, respond)
         default: break
         }
         let id = nextRequestID

@@ -100,6 +100,31 @@ final class APIClient {
         return CommandFailure(message: "Error from server: HTTP \(response.status)")
     }
 
+    /// Follows a stream of text lines (a followed log) from the first master that answers it.
+    func follow(_ target: String, line: (String) -> Void) throws(CommandFailure) {
+        var problems: [String] = []
+        for attempt in 0..<masters.count {
+            let master = masters[(preferred + attempt) % masters.count]
+            let head: HTTPResponse
+            do {
+                head = try HTTPClient.stream(host: master.host, port: master.port, target: target, headers: [("Accept", "text/plain")]) { text in
+                    line(text)
+                    return true
+                }
+            } catch {
+                problems.append("\(master): \(error)")
+                continue
+            }
+            if head.status == 503 {
+                problems.append("\(master): no leader")
+                continue
+            }
+            if head.status != 200 { throw APIClient.refusal(head, try? JSONParser.parse(head.body)) }
+            return
+        }
+        throw CommandFailure(message: "no master answered (\(problems.joined(separator: "; ")))")
+    }
+
     /// Follows a watch, line by line. When its master goes away, the watch resumes on another
     /// master from the last resourceVersion seen, so no event is lost or repeated.
     func watch(_ target: (String) -> String, from version: String, accept: String, event: (JSON) throws(CommandFailure) -> Void) throws(CommandFailure) {

@@ -22,6 +22,7 @@ struct Bosun {
                bosun describe TYPE NAME [-n NS]
                bosun delete (-f FILE | TYPE NAME... | TYPE/NAME) [-n NS] [--ignore-not-found]
                bosun scale deployment NAME --replicas N [-n NS]
+               bosun logs POD [-c CONTAINER] [-f] [--tail N] [-p] [-n NS]
                bosun cluster status
         Every master and agent flag can also come from the environment: --data-dir from BOSUN_DATA_DIR, and so on.
         The other commands reach the masters named by --masters URL,... or BOSUN_MASTERS, else those in
@@ -47,7 +48,7 @@ struct Bosun {
             case "master": try runMaster(arguments)
             case "agent": try AgentCommand.run(arguments, environment: environment())
             case "up": try LocalCluster.run(arguments)
-            case "apply", "create", "delete", "get", "describe", "scale", "cluster":
+            case "apply", "create", "delete", "get", "describe", "scale", "logs", "cluster":
                 exit(try ClientCommands.run(command, arguments, environment: environment()))
             case "help", "--help", "-h": print(usage)
             default: throw Flags.UsageError(message: command.isEmpty ? "say what to run" : "unknown command '\(command)'")

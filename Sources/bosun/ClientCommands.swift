@@ -2,7 +2,7 @@ import Glibc
 import Master
 import Runtime
 
-/// The user commands: `apply`, `create`, `delete`, `get`, `describe`, `scale` and
+/// The user commands: `apply`, `create`, `delete`, `get`, `describe`, `scale`, `logs` and
 /// `cluster status`, in the shape of kubectl's. Exit status: 0 done, 1 the server refused (its
 /// message printed), 2 a usage error.
 struct ClientCommands {
@@ -15,12 +15,20 @@ struct ClientCommands {
         .init(name: "data-dir", short: nil, takesValue: true),
     ]
 
+    /// `logs` takes kubectl's flags for it: there `-f` follows.
+    static let logsFlags: [CommandLineArguments.Flag] = [
+        .init(name: "follow", short: "f", takesValue: false), .init(name: "container", short: "c", takesValue: true),
+        .init(name: "tail", short: nil, takesValue: true), .init(name: "previous", short: "p", takesValue: false),
+        .init(name: "namespace", short: "n", takesValue: true), .init(name: "masters", short: nil, takesValue: true),
+        .init(name: "data-dir", short: nil, takesValue: true),
+    ]
+
     let arguments: CommandLineArguments
     let client: APIClient
     let namespace: String
 
-    init(_ words: [String], environment: [String: String]) throws(Flags.UsageError) {
-        arguments = try CommandLineArguments(words, flags: Self.flags)
+    init(_ words: [String], flags: [CommandLineArguments.Flag] = Self.flags, environment: [String: String]) throws(Flags.UsageError) {
+        arguments = try CommandLineArguments(words, flags: flags)
         let masters: [APIClient.Endpoint]
         if let text = arguments.value("masters") ?? environment["BOSUN_MASTERS"] {
             masters = try APIClient.parseMasters(text)
@@ -33,7 +41,7 @@ struct ClientCommands {
     }
 
     static func run(_ command: String, _ words: [String], environment: [String: String]) throws -> Int32 {
-        let commands = try ClientCommands(words, environment: environment)
+        let commands = try ClientCommands(words, flags: command == "logs" ? logsFlags : flags, environment: environment)
         let positional = commands.arguments.positional
         switch command {
         case "apply", "create":
@@ -57,6 +65,11 @@ struct ClientCommands {
                 throw Flags.UsageError(message: "scale needs --replicas N (a number, 0 or more)")
             }
             return try commands.scale(try resolve(typeName), name, replicas)
+        case "logs":
+            guard positional.count == 1 else { throw Flags.UsageError(message: "logs needs one pod: bosun logs POD [-c CONTAINER] [-f] [--tail N] [-p]") }
+            let (typeName, name) = positional[0].contains("/") ? splitSlash(positional[0]) : ("pods", positional[0])
+            guard ResourceType.named(typeName)?.plural == "pods" else { throw Flags.UsageError(message: "logs reads pods, not \(typeName)") }
+            return try commands.logs(name)
         case "cluster":
             guard positional == ["status"] else { throw Flags.UsageError(message: "cluster takes one subcommand: status") }
             return try commands.clusterStatus()
@@ -313,6 +326,29 @@ struct ClientCommands {
 
     /// Every member's view: role, term, commit and applied index; the leader; and how many more
     /// masters can fail before writes stop.
+    /// `logs POD`: the output of one container of the pod (its current or last run, `-p` the one
+    /// before); `-f` follows it while it runs.
+    func logs(_ pod: String) throws -> Int32 {
+        var query: [String] = []
+        if let container = arguments.value("container") { query.append("container=\(Self.percentEncoded(container))") }
+        if let tail = arguments.value("tail") {
+            guard let lines = Int(tail), lines >= -1 else { throw Flags.UsageError(message: "--tail needs a number of lines, not '\(tail)'") }
+            if lines >= 0 { query.append("tailLines=\(lines)") }
+        }
+        if arguments.value("previous") != nil { query.append("previous=true") }
+        let follow = arguments.value("follow") != nil
+        if follow { query.append("follow=true") }
+        let target = "/api/v1/namespaces/\(namespace)/pods/\(pod)/log" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+        guard follow else {
+            let response = try client.send("GET", target, accept: "text/plain")
+            guard response.status == 200 else { throw APIClient.refusal(response, try? JSONParser.parse(response.body)) }
+            Self.out(String(decoding: response.body, as: UTF8.self))
+            return 0
+        }
+        try client.follow(target) { Self.out($0 + "\n") }
+        return 0
+    }
+
     func clusterStatus() throws -> Int32 {
         let first = try client.json("GET", "/cluster/status")
         let members = first["members"]?.arrayValue ?? []

@@ -1,4 +1,4 @@
-import Agent
+@testable import Agent
 import Master
 import Testing
 
@@ -257,5 +257,39 @@ import Testing
         let status = write[path: ["status", "containerStatuses"]]?.arrayValue?.first
         #expect(status?[path: ["lastState", "terminated", "reason"]]?.stringValue == "ContainerStatusUnknown")
         #expect(status?["restartCount"]?.intValue == 1)
+    }
+}
+
+/// Which run a request for logs reads, and the refusals in kubelet's words.
+@Suite struct AgentLogSourceTests {
+    @Test func readsTheCurrentOrLastRunAndThePreviousOne() throws {
+        var h = AgentHarness()
+        h.registered()
+        let waiting = AgentHarness.pod("web", uid: "u1", version: 7)
+        h.listed([waiting], version: 7)
+        #expect(h.core.logSource(namespace: "default", pod: "web", container: "main", previous: false)
+            == .success(AgentCore.LogSource(run: ContainerRun(key: ContainerKey(podUID: "u1", container: "main"), attempt: 0), running: false)))
+        let first = try h.nextRun()
+        h.take(h.core.containerStarted(first, id: "p0", at: h.time))
+        #expect(h.core.logSource(namespace: "default", pod: "web", container: "main", previous: false) == .success(AgentCore.LogSource(run: first, running: true)))
+        #expect(h.core.logSource(namespace: "default", pod: "web", container: "main", previous: true)
+            == .failure(LogRefusal(message: "previous terminated container \"main\" in pod \"web\" not found")))
+        h.take(h.core.containerExited(first, ContainerExit(code: 1), at: h.time))
+        let second = try h.nextRun()
+        h.take(h.core.containerStarted(second, id: "p1", at: h.time))
+        #expect(h.core.logSource(namespace: "default", pod: "web", container: "main", previous: true) == .success(AgentCore.LogSource(run: first, running: false)))
+        #expect(h.core.isRunning(second) && !h.core.isRunning(first))
+        #expect(h.core.logSource(namespace: "default", pod: "web", container: "side", previous: false)
+            == .failure(LogRefusal(message: "container side is not valid for pod web")))
+        #expect(h.core.logSource(namespace: "other", pod: "web", container: "main", previous: false)
+            == .failure(LogRefusal(message: "pod \"web\" is not on node node-1")))
+    }
+
+    @Test func aContainerThatNeverStartedSaysWhy() {
+        var h = AgentHarness()
+        h.registered()
+        h.listed([AgentHarness.pod("web", uid: "u1", version: 7, command: "[]")], version: 7)
+        #expect(h.core.logSource(namespace: "default", pod: "web", container: "main", previous: false)
+            == .failure(LogRefusal(message: "container \"main\" in pod \"web\" is waiting to start: CreateContainerError")))
     }
 }

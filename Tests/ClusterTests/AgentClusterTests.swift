@@ -1,11 +1,11 @@
-import Foundation
 import Glibc
 import Master
 import Testing
 
 /// `bosun agent` for real: three masters and two agents as processes, a Deployment whose pods
 /// become real processes; kill -9 of the leader and of an agent leave them running untouched; a
-/// scale-down stops them; a crashing container is restarted with back-off.
+/// scale-down stops them; a crashing container is restarted with back-off; logs are read through
+/// any master, as `kubectl logs` reads them.
 @Suite(.serialized)
 struct AgentClusterTests {
     /// Two `bosun agent` processes beside a cluster's masters.
@@ -105,7 +105,8 @@ struct AgentClusterTests {
              "spec":{"replicas":4,"selector":{"matchLabels":{"app":"sleepers"}},
                      "template":{"metadata":{"labels":{"app":"sleepers"}},
                                  "spec":{"terminationGracePeriodSeconds":2,
-                                         "containers":[{"name":"main","image":"busybox","command":["/bin/sleep","\#(marker)"]}]}}}}
+                                         "containers":[{"name":"main","image":"busybox","command":["/bin/sh","-c","echo up $POD; exec sleep \#(marker)"],
+                                                        "env":[{"name":"POD","valueFrom":{"fieldRef":{"fieldPath":"metadata.name"}}}]}]}}}}
             """#
         #expect(Self.send(cluster, "POST", "/apis/apps/v1/namespaces/default/deployments", deployment) == 201)
         #expect(Self.eventually(30) {
@@ -116,6 +117,18 @@ struct AgentClusterTests {
         #expect(nodes == ["node-1", "node-2"], "the pods are spread over both nodes")
         let processes = Self.processes(marker)
         #expect(processes.count == 4)
+        // Each pod's output, through a master other than the first, and through `bosun logs`.
+        let names = Self.pods(cluster, "app%3Dsleepers").compactMap { $0[path: ["metadata", "name"]]?.stringValue }
+        for name in names {
+            let reply = HTTPTestClient.request("GET", port: cluster.port(2), path: "/api/v1/namespaces/default/pods/\(name)/log")
+            #expect(reply?.status == 200 && reply?.body == "up \(name)\n", "\(String(describing: reply))")
+        }
+        let cli = try CommandLineTests.run(["logs", names[0], "--masters", cluster.apiPorts.map { "http://127.0.0.1:\($0)" }.joined(separator: ",")])
+        #expect(cli.status == 0 && cli.output == "up \(names[0])\n", "\(cli.output)")
+        let kubectl = KubectlTests.Kubectl(
+            binary: try #require(KubectlTests.findOnPath("kubectl")), server: "http://127.0.0.1:\(cluster.port(3))", cacheDir: "\(cluster.root)/kube")
+        let viaKubectl = try kubectl.run(["logs", names[1]])
+        #expect(viaKubectl.status == 0 && viaKubectl.output == "up \(names[1])\n", "\(viaKubectl.output)")
 
         // kill -9 of the leader: the pods keep their processes, nodes stay Ready, renewals go on.
         let leader = try #require(cluster.leader(among: [1, 2, 3]))
@@ -153,7 +166,7 @@ struct AgentClusterTests {
         agents.start(1)
         let pod = #"""
             {"apiVersion":"v1","kind":"Pod","metadata":{"name":"crasher","labels":{"app":"crasher"}},
-             "spec":{"containers":[{"name":"main","image":"busybox","command":["/bin/sh","-c","echo started; exit 3"]}]}}
+             "spec":{"containers":[{"name":"main","image":"busybox","command":["/bin/sh","-c","echo started $$; sleep 0.5; echo done; exit 3"]}]}}
             """#
         #expect(Self.eventually(20) { Self.send(cluster, "POST", "/api/v1/namespaces/default/pods", pod) == 201 })
         var seenBackOff = false
@@ -163,7 +176,23 @@ struct AgentClusterTests {
             if status?[path: ["state", "waiting", "reason"]]?.stringValue == "CrashLoopBackOff" { seenBackOff = true }
             return seenBackOff && Self.restarts(pod) >= 2 && status?[path: ["lastState", "terminated", "exitCode"]]?.intValue == 3
         }, "restarted at least twice, CrashLoopBackOff between runs, exit code 3 reported")
-        let log = try String(contentsOfFile: "\(cluster.root)/a1/pods/\(try #require(Self.get(cluster, "/api/v1/namespaces/default/pods/crasher")?[path: ["metadata", "uid"]]?.stringValue))/main-0.log", encoding: .utf8)
-        #expect(log == "started\n")
+        let logPath = "/api/v1/namespaces/default/pods/crasher/log"
+        let current = HTTPTestClient.request("GET", port: cluster.port(3), path: logPath)
+        let previous = HTTPTestClient.request("GET", port: cluster.port(3), path: logPath + "?previous=true")
+        #expect(current?.status == 200 && previous?.status == 200)
+        #expect(previous?.body.hasPrefix("started ") == true && previous?.body.hasSuffix("\ndone\n") == true, "\(String(describing: previous))")
+        let firstLine = { (body: String?) in body?.split(separator: "\n").first.map(String.init) }
+        #expect(firstLine(current?.body)?.hasPrefix("started ") == true && firstLine(current?.body) != firstLine(previous?.body), "two runs, two outputs")
+        #expect(HTTPTestClient.request("GET", port: cluster.port(1), path: logPath + "?previous=true&tailLines=1")?.body == "done\n")
+        // Followed: the stream carries the run's lines as they come and ends with the run.
+        #expect(Self.eventually(10) {
+            Self.get(cluster, "/api/v1/namespaces/default/pods/crasher")?[path: ["status", "containerStatuses"]]?.arrayValue?.first?[path: ["state", "running"]] != nil
+        })
+        let followed = HTTPTestClient.request("GET", port: cluster.port(2), path: logPath + "?follow=true", timeoutMs: 5000)
+        #expect(followed?.status == 200 && followed?.body.contains("done\n") == true, "\(String(describing: followed))")
+        // Refusals in Kubernetes' words.
+        let wrong = HTTPTestClient.request("GET", port: cluster.port(1), path: logPath + "?container=nope")
+        #expect(wrong?.status == 400 && wrong?.body.contains("container nope is not valid for pod crasher") == true)
+        #expect(HTTPTestClient.request("GET", port: cluster.port(1), path: "/api/v1/namespaces/default/pods/nosuch/log")?.status == 404)
     }
 }

@@ -1,6 +1,6 @@
 import Agent
 import Glibc
-import Runtime
+@testable import Runtime
 import Testing
 
 /// The process runtime with real processes: exit codes, output, environment and directory; a
@@ -105,5 +105,15 @@ import Testing
         let reaped = Self.reap(second, count: 1)
         #expect(reaped.map(\.0) == [kept.run])
         #expect(reaped.first?.1 == ContainerExit(code: 137, unknown: true))
+    }
+}
+
+/// The tail of a log as `tailLines` cuts it.
+@Suite struct LogTailTests {
+    @Test(arguments: [
+        ("a\nb\nc\n", 2, "b\nc\n"), ("a\nb\nc", 2, "b\nc"), ("a\nb\n", 5, "a\nb\n"), ("a\nb\n", 0, ""), ("", 3, ""), ("only\n", 1, "only\n"),
+    ])
+    func lastLines(text: String, count: Int, expected: String) {
+        #expect(String(decoding: AgentServer.lastLines(Array(text.utf8), count), as: UTF8.self) == expected)
     }
 }

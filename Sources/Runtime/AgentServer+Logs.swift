@@ -1,0 +1,82 @@
+import Agent
+import Glibc
+import Master
+
+/// The agent's own HTTP endpoint (its `daemonEndpoints` port): kubelet's
+/// `GET /containerLogs/NAMESPACE/POD/CONTAINER` with `previous`, `tailLines` and `follow`, which
+/// the masters relay for `GET .../pods/NAME/log` (`kubectl logs`).
+extension AgentServer {
+    /// How often a followed log is read again for what was appended.
+    static let followIntervalNs: UInt64 = 200_000_000
+
+    func serve(_ request: HTTPRequest, _ respond: HTTPResponder) {
+        let parts = request.path.split(separator: "/").map(String.init)
+        guard parts.count == 4, parts[0] == "containerLogs" else {
+            return respond(.status(404, reason: "NotFound", message: "the agent serves /containerLogs/NAMESPACE/POD/CONTAINER"))
+        }
+        guard request.method == "GET" else { return respond(.status(405, reason: "MethodNotAllowed", message: "only GET is served")) }
+        let flag = { (name: String) in ["true", "1"].contains(request.queryValue(name) ?? "") }
+        var tailLines: Int?
+        if let text = request.queryValue("tailLines") {
+            guard let value = Int(text), value >= 0 else { return respond(.status(400, reason: "BadRequest", message: "tailLines must be a number of lines, not '\(text)'")) }
+            tailLines = value
+        }
+        let source: AgentCore.LogSource
+        switch core.logSource(namespace: parts[1], pod: parts[2], container: parts[3], previous: flag("previous")) {
+        case .failure(let refusal): return respond(.status(400, reason: "BadRequest", message: refusal.message))
+        case .success(let found): source = found
+        }
+        let path = runtime.logFile(source.run)
+        let bytes = Self.read(path, from: 0)
+        let shown = tailLines.map { Self.lastLines(bytes, $0) } ?? bytes
+        let headers = [("Content-Type", "text/plain; charset=utf-8")]
+        guard flag("follow"), source.running else { return respond(HTTPResponse(status: 200, headers: headers, body: shown)) }
+        guard let stream = respond.stream(status: 200, headers: headers) else { return }
+        if !shown.isEmpty { _ = stream.send(shown) }
+        follow(stream, source.run, path: path, offset: bytes.count)
+    }
+
+    /// Sends what is appended to the log until its run ends or the reader leaves.
+    func follow(_ stream: HTTPStream, _ run: ContainerRun, path: String, offset: Int) {
+        loop.schedule(afterNs: Self.followIntervalNs) { [self] in
+            guard stream.isOpen, !stopped else { return }
+            let running = core.isRunning(run)
+            let appended = Self.read(path, from: offset)
+            if !appended.isEmpty { _ = stream.send(appended) }
+            guard running else { return stream.end() }
+            follow(stream, run, path: path, offset: offset + appended.count)
+        }
+    }
+
+    /// The bytes of `path` from `offset` on (none when it cannot be read).
+    static func read(_ path: String, from offset: Int) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var result: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var at = offset
+        while true {
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(at)) }
+            guard n > 0 else { return result }
+            result += buffer[0..<n]
+            at += n
+        }
+    }
+
+    /// The last `count` lines of `bytes` (a final line without its newline counts as one).
+    static func lastLines(_ bytes: [UInt8], _ count: Int) -> [UInt8] {
+        guard count > 0 else { return [] }
+        var seen = 0
+        var index = bytes.count
+        if bytes.last == 10 { index -= 1 }
+        while index > 0 {
+            if bytes[index - 1] == 10 {
+                seen += 1
+                if seen == count { return Array(bytes[index...]) }
+            }
+            index -= 1
+        }
+        return bytes
+    }
+}
