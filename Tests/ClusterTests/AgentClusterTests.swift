@@ -3,8 +3,8 @@ import Master
 import Testing
 
 /// `bosun agent` for real: three masters and two agents as processes, a Deployment whose pods
-/// become real processes; kill -9 of the leader and of an agent leave them running untouched; a
-/// scale-down stops them; a crashing container is restarted with back-off; logs are read through
+/// become real processes; kill -9 of the leader and of an agent leave them running untouched (and
+/// a scale-up right after the leader's death is acted on); a scale-down stops them; a crashing container is restarted with back-off; logs are read through
 /// any master, as `kubectl logs` reads them.
 @Suite(.serialized)
 struct AgentClusterTests {
@@ -48,9 +48,9 @@ struct AgentClusterTests {
         return found.sorted()
     }
 
-    /// A JSON answer from the first master that gives one (not 503).
-    static func get(_ cluster: ClusterProcess, _ path: String) -> JSON? {
-        for port in cluster.apiPorts {
+    /// A JSON answer from the first master that gives one (not 503), of `ports` if given.
+    static func get(_ cluster: ClusterProcess, _ path: String, ports: [UInt16]? = nil) -> JSON? {
+        for port in ports ?? cluster.apiPorts {
             if let reply = HTTPTestClient.request("GET", port: port, path: path), reply.status == 200 { return try? JSONParser.parse(reply.body) }
         }
         return nil
@@ -115,7 +115,7 @@ struct AgentClusterTests {
         }, "four pods Running and Ready")
         let nodes = Set(Self.pods(cluster, "app%3Dsleepers").compactMap { $0[path: ["spec", "nodeName"]]?.stringValue })
         #expect(nodes == ["node-1", "node-2"], "the pods are spread over both nodes")
-        let processes = Self.processes(marker)
+        var processes = Self.processes(marker)
         #expect(processes.count == 4)
         // Each pod's output, through a master other than the first, and through `bosun logs`.
         let names = Self.pods(cluster, "app%3Dsleepers").compactMap { $0[path: ["metadata", "name"]]?.stringValue }
@@ -130,18 +130,28 @@ struct AgentClusterTests {
         let viaKubectl = try kubectl.run(["logs", names[1]])
         #expect(viaKubectl.status == 0 && viaKubectl.output == "up \(names[1])\n", "\(viaKubectl.output)")
 
-        // kill -9 of the leader: the pods keep their processes, nodes stay Ready, renewals go on.
+        // kill -9 of the leader: the pods keep their processes, nodes stay Ready, renewals go on,
+        // and a scale-up sent at once is acted on by the new leader.
         let leader = try #require(cluster.leader(among: [1, 2, 3]))
-        cluster.signal(leader, SIGKILL)
         let renewed = Self.get(cluster, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-1")?[path: ["spec", "renewTime"]]
+        cluster.signal(leader, SIGKILL)
+        let killedAtMs = EventClock.nowMs()
+        #expect(Self.eventually(5) {
+            Self.send(cluster, "PATCH", "/apis/apps/v1/namespaces/default/deployments/sleepers", #"{"spec":{"replicas":6}}"#, type: "application/merge-patch+json") == 200
+        })
+        #expect(Self.eventually(10) { Self.processes(marker).count == 6 }, "the scale-up runs")
+        print("6 processes running \(EventClock.nowMs() - killedAtMs) ms after kill -9 of the leader")
         #expect(Self.eventually(10) {
             let now = Self.get(cluster, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-1")?[path: ["spec", "renewTime"]]
             return now != nil && now != renewed
         }, "node-1 renews its Lease through the other masters")
-        usleep(2_000_000)
-        #expect(Self.processes(marker) == processes)
-        let afterFailover = Self.pods(cluster, "app%3Dsleepers")
-        #expect(afterFailover.count == 4 && afterFailover.allSatisfy { Self.runningAndReady($0) && Self.restarts($0) == 0 })
+        #expect(Set(processes).isSubset(of: Self.processes(marker)), "the first four run on untouched")
+        processes = Self.processes(marker)
+        #expect(Self.eventually(10) {
+            let pods = Self.pods(cluster, "app%3Dsleepers")
+            return pods.count == 6 && pods.allSatisfy { Self.runningAndReady($0) && Self.restarts($0) == 0 }
+        })
+        #expect(Self.readyStatus(cluster, "node-1") == "True" && Self.readyStatus(cluster, "node-2") == "True")
 
         // kill -9 of an agent, then a new one on the same data dir: its containers are re-adopted.
         agents.kill9(1)
@@ -151,7 +161,7 @@ struct AgentClusterTests {
         usleep(3_000_000)
         #expect(Self.processes(marker) == processes, "the new agent keeps them")
         let afterRestart = Self.pods(cluster, "app%3Dsleepers")
-        #expect(afterRestart.count == 4 && afterRestart.allSatisfy { Self.runningAndReady($0) && Self.restarts($0) == 0 })
+        #expect(afterRestart.count == 6 && afterRestart.allSatisfy { Self.runningAndReady($0) && Self.restarts($0) == 0 })
 
         // A scale-down to zero stops every process and removes every pod.
         #expect(Self.send(cluster, "PATCH", "/apis/apps/v1/namespaces/default/deployments/sleepers", #"{"spec":{"replicas":0}}"#, type: "application/merge-patch+json") == 200)
@@ -194,5 +204,75 @@ struct AgentClusterTests {
         let wrong = HTTPTestClient.request("GET", port: cluster.port(1), path: logPath + "?container=nope")
         #expect(wrong?.status == 400 && wrong?.body.contains("container nope is not valid for pod crasher") == true)
         #expect(HTTPTestClient.request("GET", port: cluster.port(1), path: "/api/v1/namespaces/default/pods/nosuch/log")?.status == 404)
+    }
+
+    static func readyStatus(_ cluster: ClusterProcess, _ node: String) -> String? {
+        get(cluster, "/api/v1/nodes/\(node)")?[path: ["status", "conditions"]]?.arrayValue?.first { $0["type"]?.stringValue == "Ready" }?["status"]?.stringValue
+    }
+
+    /// A node's Lease renewal time as masters 2 and 3 know it (master 1 may be stopped).
+    static func renewTime(_ cluster: ClusterProcess, _ node: String) -> JSON? {
+        get(cluster, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/\(node)", ports: Array(cluster.apiPorts.dropFirst()))?[path: ["spec", "renewTime"]]
+    }
+
+    /// A master the agents talk to is stopped (SIGSTOP: its connections stay open, it answers
+    /// nothing) and they renew through another; an agent killed for good has its node marked and
+    /// its pods replaced after their toleration, while its containers run on (it may be cut off,
+    /// not dead); started again, it stops them and the pods marked for deletion go.
+    @Test func silentMastersAreLeftAndADeadNodesPodsAreReplaced() throws {
+        let binary = try #require(ClusterProcess.findBinary(), "build bosun first")
+        let cluster = ClusterProcess(binary: binary, count: 3, extra: ["--node-grace-seconds", "2"])
+        cluster.startAll()
+        let agents = Agents(cluster: cluster)
+        agents.start(1)
+        agents.start(2)
+        let marker = "1000.\(UInt32.random(in: 1000...999_999))"
+        defer { for pid in Self.processes(marker) { kill(pid, SIGKILL) } }
+        #expect(Self.eventually(20) { Self.readyStatus(cluster, "node-1") == "True" && Self.readyStatus(cluster, "node-2") == "True" })
+
+        // Master 1, the first every agent talks to, goes silent.
+        let pid = try #require(cluster.pids[1])
+        kill(pid, SIGSTOP)
+        let before = [Self.renewTime(cluster, "node-1"), Self.renewTime(cluster, "node-2")]
+        let stoppedAtMs = EventClock.nowMs()
+        #expect(Self.eventually(8) {
+            let now = [Self.renewTime(cluster, "node-1"), Self.renewTime(cluster, "node-2")]
+            return now[0] != nil && now[1] != nil && now[0] != before[0] && now[1] != before[1]
+        }, "both agents renew through another master")
+        print("agents renewed \(EventClock.nowMs() - stoppedAtMs) ms after their master was stopped")
+        kill(pid, SIGCONT)
+        #expect(Self.readyStatus(cluster, "node-1") == "True" && Self.readyStatus(cluster, "node-2") == "True")
+
+        let tolerations = ["not-ready", "unreachable"].map {
+            #"{"key":"node.kubernetes.io/\#($0)","operator":"Exists","effect":"NoExecute","tolerationSeconds":1}"#
+        }
+        let deployment = #"""
+            {"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"movers"},
+             "spec":{"replicas":4,"selector":{"matchLabels":{"app":"movers"}},
+                     "template":{"metadata":{"labels":{"app":"movers"}},
+                                 "spec":{"terminationGracePeriodSeconds":1,"tolerations":[\#(tolerations.joined(separator: ","))],
+                                         "containers":[{"name":"main","image":"busybox","command":["/bin/sleep","\#(marker)"]}]}}}}
+            """#
+        #expect(Self.send(cluster, "POST", "/apis/apps/v1/namespaces/default/deployments", deployment) == 201)
+        #expect(Self.eventually(30) {
+            let pods = Self.pods(cluster, "app%3Dmovers")
+            return pods.count == 4 && pods.allSatisfy(Self.runningAndReady)
+        })
+        let onNode2 = Set(Self.pods(cluster, "app%3Dmovers").filter { $0[path: ["spec", "nodeName"]]?.stringValue == "node-2" }.compactMap { $0[path: ["metadata", "uid"]]?.stringValue })
+        #expect(!onNode2.isEmpty, "the pods are spread")
+
+        agents.kill9(2)
+        #expect(Self.eventually(10) { Self.readyStatus(cluster, "node-2") == "Unknown" }, "the silent node is marked")
+        #expect(Self.eventually(20) {
+            let live = Self.pods(cluster, "app%3Dmovers").filter { $0[path: ["metadata", "deletionTimestamp"]] == nil }
+            return live.count == 4 && live.allSatisfy { Self.runningAndReady($0) && $0[path: ["spec", "nodeName"]]?.stringValue == "node-1" }
+        }, "its pods are replaced on node-1")
+        #expect(Self.processes(marker).count == 4 + onNode2.count, "the cut-off node's containers run on meanwhile")
+
+        agents.start(2)
+        #expect(Self.eventually(15) {
+            let uids = Set(Self.pods(cluster, "app%3Dmovers").compactMap { $0[path: ["metadata", "uid"]]?.stringValue })
+            return Self.readyStatus(cluster, "node-2") == "True" && uids.isDisjoint(with: onNode2) && Self.processes(marker).count == 4
+        }, "back, it stops what it ran for the evicted pods and they go")
     }
 }
