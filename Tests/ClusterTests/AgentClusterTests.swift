@@ -32,6 +32,18 @@ struct AgentClusterTests {
         }
     }
 
+    /// Three masters (with `extra` flags) and `count` agents, started.
+    static func start(extra: [String] = [], agents count: Int) throws -> (ClusterProcess, Agents) {
+        let cluster = ClusterProcess(binary: try #require(ClusterProcess.findBinary(), "build bosun first"), count: 3, extra: extra)
+        cluster.startAll()
+        let agents = Agents(cluster: cluster)
+        for n in 1...count { agents.start(n) }
+        return (cluster, agents)
+    }
+
+    /// A sleep duration no other process on the machine uses: it finds the test's containers.
+    static func marker() -> String { "1000.\(UInt32.random(in: 1000...999_999))" }
+
     /// Processes whose command line holds `marker`, by pid.
     static func processes(_ marker: String) -> [pid_t] {
         guard let dir = opendir("/proc") else { return [] }
@@ -84,13 +96,8 @@ struct AgentClusterTests {
     static func restarts(_ pod: JSON) -> Int { pod[path: ["status", "containerStatuses"]]?.arrayValue?.first?["restartCount"]?.intValue ?? -1 }
 
     @Test func deploymentRunsAsProcessesThatOutliveMasterAndAgentCrashes() throws {
-        let binary = try #require(ClusterProcess.findBinary(), "build bosun first")
-        let cluster = ClusterProcess(binary: binary, count: 3)
-        cluster.startAll()
-        let agents = Agents(cluster: cluster)
-        agents.start(1)
-        agents.start(2)
-        let marker = "1000.\(UInt32.random(in: 1000...999_999))"
+        let (cluster, agents) = try Self.start(agents: 2)
+        let marker = Self.marker()
         defer { for pid in Self.processes(marker) { kill(pid, SIGKILL) } }
 
         #expect(Self.eventually(20) {
@@ -169,11 +176,8 @@ struct AgentClusterTests {
     }
 
     @Test func aCrashingContainerIsRestartedWithBackOff() throws {
-        let binary = try #require(ClusterProcess.findBinary(), "build bosun first")
-        let cluster = ClusterProcess(binary: binary, count: 3)
-        cluster.startAll()
-        let agents = Agents(cluster: cluster)
-        agents.start(1)
+        let (cluster, agents) = try Self.start(agents: 1)
+        defer { withExtendedLifetime(agents) {} }
         let pod = #"""
             {"apiVersion":"v1","kind":"Pod","metadata":{"name":"crasher","labels":{"app":"crasher"}},
              "spec":{"containers":[{"name":"main","image":"busybox","command":["/bin/sh","-c","echo started $$; sleep 0.5; echo done; exit 3"]}]}}
@@ -220,13 +224,8 @@ struct AgentClusterTests {
     /// its pods replaced after their toleration, while its containers run on (it may be cut off,
     /// not dead); started again, it stops them and the pods marked for deletion go.
     @Test func silentMastersAreLeftAndADeadNodesPodsAreReplaced() throws {
-        let binary = try #require(ClusterProcess.findBinary(), "build bosun first")
-        let cluster = ClusterProcess(binary: binary, count: 3, extra: ["--node-grace-seconds", "2"])
-        cluster.startAll()
-        let agents = Agents(cluster: cluster)
-        agents.start(1)
-        agents.start(2)
-        let marker = "1000.\(UInt32.random(in: 1000...999_999))"
+        let (cluster, agents) = try Self.start(extra: ["--node-grace-seconds", "2"], agents: 2)
+        let marker = Self.marker()
         defer { for pid in Self.processes(marker) { kill(pid, SIGKILL) } }
         #expect(Self.eventually(20) { Self.readyStatus(cluster, "node-1") == "True" && Self.readyStatus(cluster, "node-2") == "True" })
 
