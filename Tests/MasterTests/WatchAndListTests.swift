@@ -81,12 +81,13 @@ struct WatchAndListTests {
         #expect(Timestamp.seconds("yesterday") == nil)
     }
 
-    /// A table carries the columns kubectl prints, the row's metadata and the list's version.
+    /// A table carries the columns kubectl prints, the row's metadata and the list's version;
+    /// READY counts, as kubectl does, the containers that are ready and running.
     @Test func podTable() throws {
         let pod = try JSONParser.parse(#"""
         {"metadata":{"name":"web","namespace":"default","creationTimestamp":"2026-11-25T20:00:00Z","resourceVersion":"9"},
          "spec":{"containers":[{"name":"a"},{"name":"b"}],"nodeName":"n1"},
-         "status":{"phase":"Running","podIP":"10.0.0.5","containerStatuses":[{"name":"a","ready":true,"restartCount":2},{"name":"b","ready":false,"restartCount":1}]}}
+         "status":{"phase":"Running","podIP":"10.0.0.5","containerStatuses":[{"name":"a","ready":true,"restartCount":2,"state":{"running":{}}},{"name":"b","ready":false,"restartCount":1,"state":{"running":{}}}]}}
         """#)
         let table = TableRenderer(type: .pods, now: Timestamp.seconds("2026-11-25T20:05:00Z")!, include: .metadata).table([pod], resourceVersion: 11)
         #expect(table["kind"] == "Table" && table[path: ["metadata", "resourceVersion"]] == "11")
