@@ -52,7 +52,12 @@ extension MasterCore {
             filter: filter, after: after, table: table, bookmarks: request.queryValue("allowWatchBookmarks") == "true", deadlineNs: deadlineNs)
         watchers[id] = watcher
         for object in initial { send(id, "ADDED", object) }
-        for event in replay { deliver(event, rendered: event.rendered(), to: id) }
+        // Only the events of the watched resource are parsed: the history holds every kind, and
+        // a resumed watch of pods must not cost a parse of every Lease renewal since its version
+        // (with 50 agents resuming at once after a failover, that starved the masters' loops).
+        for event in replay where event.index > watcher.after && event.key.hasPrefix(filter.keyPrefix) {
+            deliver(event, rendered: event.rendered(), to: id)
+        }
     }
 
     /// Writes one event line to the watch's stream.
