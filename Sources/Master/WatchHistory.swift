@@ -84,8 +84,10 @@ public struct WatchHistory: Sendable {
 
     private func at(_ i: Int) -> WatchEvent { ring[(start + i) % capacity]! }
 
-    /// The events after `index`, oldest first; nil when some of them are no longer held.
-    public func events(after index: UInt64) -> [WatchEvent]? {
+    /// The events after `index` whose key starts with `keyPrefix` (one resource's, in a watch's
+    /// replay: the history holds every kind), oldest first; nil when some events after `index`
+    /// are no longer held.
+    public func events(after index: UInt64, under keyPrefix: String = "") -> [WatchEvent]? {
         guard index >= firstIndex else { return nil }
         var low = 0
         var high = count
@@ -93,6 +95,6 @@ public struct WatchHistory: Sendable {
             let mid = (low + high) / 2
             if at(mid).index <= index { low = mid + 1 } else { high = mid }
         }
-        return (low..<count).map(at)
+        return (low..<count).map(at).filter { $0.key.hasPrefix(keyPrefix) }
     }
 }

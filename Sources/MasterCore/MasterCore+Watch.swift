@@ -41,7 +41,7 @@ extension MasterCore {
             after = store.appliedIndex
         case let text:
             guard let version = UInt64(text) else { throw .badRequest("resourceVersion must be a decimal string, not \(JSON.quoted(text))") }
-            guard let events = history.events(after: version) else {
+            guard let events = history.events(after: version, under: filter.keyPrefix) else {
                 throw .gone("too old resource version: \(version) (\(history.firstIndex))")
             }
             replay = events
@@ -52,12 +52,10 @@ extension MasterCore {
             filter: filter, after: after, table: table, bookmarks: request.queryValue("allowWatchBookmarks") == "true", deadlineNs: deadlineNs)
         watchers[id] = watcher
         for object in initial { send(id, "ADDED", object) }
-        // Only the events of the watched resource are parsed: the history holds every kind, and
-        // a resumed watch of pods must not cost a parse of every Lease renewal since its version
-        // (with 50 agents resuming at once after a failover, that starved the masters' loops).
-        for event in replay where event.index > watcher.after && event.key.hasPrefix(filter.keyPrefix) {
-            deliver(event, rendered: event.rendered(), to: id)
-        }
+        // Only the events of the watched resource are parsed (`replay` holds no other): a resumed
+        // watch of pods must not cost a parse of every Lease renewal since its version (with 50
+        // agents resuming at once after a failover, that starved the masters' loops).
+        for event in replay where event.index > watcher.after { deliver(event, rendered: event.rendered(), to: id) }
     }
 
     /// Writes one event line to the watch's stream.

@@ -24,6 +24,21 @@ struct WatchAndListTests {
         #expect(history.events(after: 99)?.map(\.index) == [])
     }
 
+    /// A watch's replay holds only its resource's events: a pod watch resumed after a failover
+    /// does not parse every Lease renewal since its version (that starved the masters' loops with
+    /// 50 agents resuming at once).
+    @Test func replayHoldsOnlyTheWatchedResource() {
+        var history = WatchHistory(capacity: 100, startingAfter: 0)
+        for index in 1...60 as ClosedRange<UInt64> {
+            let key = index % 20 == 0 ? "pods/default/p\(index)" : "leases/kube-node-lease/node-\(index % 7)"
+            history.append(WatchEvent(kind: .modified, index: index, key: key, object: "{}", previous: "{}"))
+        }
+        #expect(history.events(after: 10, under: "pods/")?.map(\.index) == [20, 40, 60])
+        #expect(history.events(after: 10, under: "pods/default/")?.map(\.index) == [20, 40, 60])
+        #expect(history.events(after: 10, under: "leases/")?.count == 47)
+        #expect(history.events(after: 10)?.count == 50)
+    }
+
     /// An object entering a watcher's selector is ADDED, leaving it is DELETED.
     @Test func selectorTransitions() throws {
         let filter = try ObjectFilter(ResourcePath(type: .configMaps, namespace: "default", name: nil, subresource: nil), labelSelector: "app=web", fieldSelector: nil)
