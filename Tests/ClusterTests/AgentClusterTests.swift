@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import Master
 import Testing
@@ -273,5 +274,42 @@ struct AgentClusterTests {
             let uids = Set(Self.pods(cluster, "app%3Dmovers").compactMap { $0[path: ["metadata", "uid"]]?.stringValue })
             return Self.readyStatus(cluster, "node-2") == "True" && uids.isDisjoint(with: onNode2) && Self.processes(marker).count == 4
         }, "back, it stops what it ran for the evicted pods and they go")
+    }
+
+    static func podReady(_ cluster: ClusterProcess, _ name: String) -> String? {
+        get(cluster, "/api/v1/namespaces/default/pods/\(name)")?[path: ["status", "conditions"]]?.arrayValue?.first { $0["type"]?.stringValue == "Ready" }?["status"]?.stringValue
+    }
+
+    /// A readiness probe drives the pod's Ready condition both ways; a container that ignores
+    /// SIGTERM is killed when the grace period ends, and only then is the pod gone.
+    @Test func readinessFollowsTheProbeAndAStubbornContainerIsKilledAfterItsGrace() throws {
+        let (cluster, agents) = try Self.start(agents: 1)
+        defer { withExtendedLifetime(agents) {} }
+        let marker = Self.marker()
+        defer { for pid in Self.processes(marker) { kill(pid, SIGKILL) } }
+        let flag = "\(cluster.root)/ready-flag"
+        let pod = #"""
+            {"apiVersion":"v1","kind":"Pod","metadata":{"name":"probed"},
+             "spec":{"terminationGracePeriodSeconds":2,
+                     "containers":[{"name":"main","image":"busybox","command":["/bin/sh","-c","trap '' TERM; exec sleep \#(marker)"],
+                                    "readinessProbe":{"exec":{"command":["/bin/test","-f","\#(flag)"]},"periodSeconds":1}}]}}
+            """#
+        #expect(Self.eventually(20) { Self.send(cluster, "POST", "/api/v1/namespaces/default/pods", pod) == 201 })
+        #expect(Self.eventually(20) { Self.get(cluster, "/api/v1/namespaces/default/pods/probed")?[path: ["status", "phase"]]?.stringValue == "Running" })
+        usleep(1_500_000)
+        #expect(Self.podReady(cluster, "probed") == "False", "not ready while the probe fails")
+        #expect(FileManager.default.createFile(atPath: flag, contents: Data()))
+        #expect(Self.eventually(5) { Self.podReady(cluster, "probed") == "True" }, "ready once it passes")
+        try FileManager.default.removeItem(atPath: flag)
+        #expect(Self.eventually(8) { Self.podReady(cluster, "probed") == "False" }, "unready again after three failures")
+
+        let process = try #require(Self.processes(marker).first)
+        #expect(Self.send(cluster, "DELETE", "/api/v1/namespaces/default/pods/probed", "") == 200)
+        let deletedAtMs = EventClock.nowMs()
+        usleep(1_000_000)
+        #expect(kill(process, 0) == 0, "SIGTERM is ignored")
+        #expect(Self.get(cluster, "/api/v1/namespaces/default/pods/probed")?[path: ["metadata", "deletionTimestamp"]] != nil, "Terminating meanwhile")
+        #expect(Self.eventually(8) { Self.processes(marker).isEmpty && Self.get(cluster, "/api/v1/namespaces/default/pods/probed") == nil })
+        #expect(EventClock.nowMs() - deletedAtMs >= 2_000, "killed when the grace period ended, not before")
     }
 }
