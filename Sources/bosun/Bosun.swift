@@ -16,7 +16,7 @@ struct Bosun {
                bosun agent --name NODE --masters URL,... [--data-dir DIR] [--address IP] [--port N]
                            [--capacity cpu=2,memory=4Gi,pods=110] [--labels K=V,...] [--taints K[=V]:EFFECT,...]
                            [--lease-seconds 1] [--backoff-seconds 10]
-               bosun up [--masters 3|5] [--agents 2] [--data-dir DIR] [--api-port 8080] [--peer-port 9080]
+               bosun up [--masters 3|5] [--agents 2] [--data-dir DIR] [--api-port 8080] [--peer-port 9080] [--agent-port 10251]
                bosun apply|create -f FILE|DIR|- [-n NS]
                bosun get TYPE [NAME...] [-o wide|json|yaml|name] [-l SELECTOR] [--field-selector F] [-n NS | -A] [-w]
                bosun describe TYPE NAME [-n NS]

@@ -4,10 +4,11 @@ import Runtime
 /// `bosun up`: a local cluster of masters and node agents as child processes on 127.0.0.1.
 enum LocalCluster {
     static func run(_ arguments: [String]) throws {
-        let flags = try Flags(arguments, known: ["masters", "agents", "data-dir", "api-port", "peer-port"], environment: [:])
+        let flags = try Flags(arguments, known: ["masters", "agents", "data-dir", "api-port", "peer-port", "agent-port"], environment: [:])
         let count = try flags.int("masters", default: 3, allowed: 1...5)
         guard count == 3 || count == 5 || count == 1 else { throw Flags.UsageError(message: "--masters must be 1, 3 or 5") }
         let agentCount = try flags.int("agents", default: 2, allowed: 0...20)
+        let agentPort = try flags.int("agent-port", default: 10251, allowed: 1...65000)
         let apiPort = try flags.int("api-port", default: 8080, allowed: 1...65000)
         let peerPort = try flags.int("peer-port", default: 9080, allowed: 1...65000)
         let dataDir = flags.string("data-dir") ?? ".bosun"
@@ -29,7 +30,7 @@ enum LocalCluster {
         var agents: [(name: String, pid: pid_t)] = []
         for n in 0..<agentCount {
             let name = "node-\(n + 1)"
-            let args = [executable, "agent", "--name", name, "--masters", masters, "--data-dir", "\(dataDir)/agent-\(n + 1)", "--port", "\(10251 + n)"]
+            let args = [executable, "agent", "--name", name, "--masters", masters, "--data-dir", "\(dataDir)/agent-\(n + 1)", "--port", "\(agentPort + n)"]
             agents.append((name, try spawn(args)))
         }
         if agentCount > 0 { Bosun.say("agents: \(agents.map(\.name).joined(separator: ", ")) (their containers are processes under \(dataDir)/agent-N)") }

@@ -97,7 +97,7 @@ struct LocalClusterTests {
         let peerBase = apiBase + 10
         func up() -> pid_t {
             var pid: pid_t = 0
-            let args = [binary, "up", "--data-dir", root, "--api-port", "\(apiBase)", "--peer-port", "\(peerBase)"]
+            let args = [binary, "up", "--data-dir", root, "--api-port", "\(apiBase)", "--peer-port", "\(peerBase)", "--agent-port", "\(apiBase + 5)"]
             var cArgs = args.map { strdup($0) } + [nil]
             defer { cArgs.forEach { free($0) } }
             var actions = posix_spawn_file_actions_t()
