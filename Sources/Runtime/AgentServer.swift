@@ -17,6 +17,8 @@ public final class AgentServer {
         public var masters: [PeerTransport.Address]
         public var dataDirectory: String
         public var tickNs: UInt64 = 100_000_000
+        /// A container's log is rotated past this size (kubelet's default, 10 MiB), looked at every 50 ticks.
+        public var logMaxBytes = 10 << 20
 
         public init(core: AgentCore.Config, masters: [PeerTransport.Address], dataDirectory: String) {
             self.core = core
@@ -33,6 +35,7 @@ public final class AgentServer {
     /// Requests and watches the core gave up on: their threads stop at the next chance.
     let cancelled = CancelledRequests()
     var stopped = false
+    var ticks: UInt64 = 0
 
     public init(loop: EventLoop, options: Options) throws(IOFailure) {
         precondition(options.masters.count == options.core.masterCount, "one address per master")
@@ -61,6 +64,8 @@ public final class AgentServer {
 
     func tick() {
         guard !stopped else { return }
+        ticks += 1
+        if ticks % 50 == 0 { runtime.rotateLogs(maxBytes: options.logMaxBytes) }
         for (run, exit) in runtime.reap() { execute(core.containerExited(run, exit, at: now)) }
         execute(core.tick(at: now))
         loop.schedule(afterNs: options.tickNs) { [self] in tick() }

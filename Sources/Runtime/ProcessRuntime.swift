@@ -81,7 +81,11 @@ public final class ProcessRuntime {
     public func remove(_ run: ContainerRun) {
         if processes[run.key]?.run == run { processes[run.key] = nil }
         unlink(recordPath(run.key))
-        for attempt in 0...run.attempt { unlink(logPath(ContainerRun(key: run.key, attempt: attempt))) }
+        for attempt in 0...run.attempt {
+            let path = logPath(ContainerRun(key: run.key, attempt: attempt))
+            unlink(path)
+            unlink(path + ".1")
+        }
         rmdir(podDirectory(run.key.podUID))  // once its last container is gone
     }
 
@@ -142,4 +146,18 @@ public final class ProcessRuntime {
 
     /// Where a run's output goes.
     public func logFile(_ run: ContainerRun) -> String { logPath(run) }
+
+    /// Caps the logs of running containers (kubelet's `containerLogMaxSize`): a log past
+    /// `maxBytes` is copied to `NAME.1` (replacing the one before) and truncated in place. The
+    /// process writes with `O_APPEND`, so it goes on at the new, empty end; what it writes during
+    /// the copy may be lost, as with kubelet's copy-and-truncate.
+    public func rotateLogs(maxBytes: Int) {
+        for key in processes.keys.sorted() {
+            let path = logPath(processes[key]!.run)
+            var info = stat()
+            guard stat(path, &info) == 0, Int(info.st_size) > maxBytes, let bytes = try? FileIO.readAll(path) else { continue }
+            guard (try? FileIO.replace(path + ".1", with: bytes)) != nil else { continue }
+            truncate(path, 0)
+        }
+    }
 }

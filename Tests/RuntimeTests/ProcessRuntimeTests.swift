@@ -117,3 +117,24 @@ import Testing
         #expect(String(decoding: AgentServer.lastLines(Array(text.utf8), count), as: UTF8.self) == expected)
     }
 }
+
+/// Logs past their cap are copied aside and truncated; the process writes on into the emptied file.
+@Suite struct LogRotationTests {
+    @Test func aLogPastItsCapIsRotatedAndTheProcessWritesOn() throws {
+        let dir = ProcessRuntimeTests.temporaryDirectory()
+        defer { _ = system("rm -rf '\(dir)'") }
+        let runtime = try ProcessRuntime(dataDir: dir)
+        let launch = ProcessRuntimeTests.launch("u1", ["/bin/sh", "-c", "for i in $(seq 1 100); do echo line $i; done; sleep 1; echo after"])
+        guard case .success = runtime.start(launch) else { Issue.record("did not start"); return }
+        for _ in 0..<300 where ProcessRuntimeTests.read(runtime.logFile(launch.run))?.count != 792 { usleep(10_000) }
+        runtime.rotateLogs(maxBytes: 10_000)
+        #expect(ProcessRuntimeTests.read(runtime.logFile(launch.run))?.count == 792, "under the cap: untouched")
+        runtime.rotateLogs(maxBytes: 500)
+        #expect(ProcessRuntimeTests.read(runtime.logFile(launch.run)) == "")
+        #expect(ProcessRuntimeTests.read(runtime.logFile(launch.run) + ".1")?.hasSuffix("line 100\n") == true)
+        _ = ProcessRuntimeTests.reap(runtime, count: 1)
+        #expect(ProcessRuntimeTests.read(runtime.logFile(launch.run)) == "after\n")
+        runtime.remove(launch.run)
+        #expect(access(runtime.logFile(launch.run) + ".1", F_OK) != 0, "removed with the container")
+    }
+}
