@@ -6,17 +6,23 @@ import Master
 /// (`Connection: close`), a deadline on the whole exchange: 503 when the leader cannot be reached
 /// (nothing was delivered; retry), 504 when it does not answer in time or closes the connection
 /// without answering (the outcome is unknown), 502 when its answer is malformed.
+///
+/// A connection not accepted within `connectTimeoutNs` is given up as unreachable (503): a
+/// leader whose container or machine is gone answers a SYN with nothing at all, and the client
+/// should move on within the time an election takes, not wait out the whole deadline.
 final class HTTPForwarder {
     let loop: EventLoop
     let timeoutNs: UInt64
+    let connectTimeoutNs: UInt64
     let maxResponseBytes: Int
 
     let resolver: HostResolver
 
-    init(loop: EventLoop, timeoutNs: UInt64 = 5_000_000_000, maxResponseBytes: Int = 16 << 20) {
+    init(loop: EventLoop, timeoutNs: UInt64 = 5_000_000_000, connectTimeoutNs: UInt64 = 300_000_000, maxResponseBytes: Int = 16 << 20) {
         self.loop = loop
         resolver = HostResolver(loop: loop)
         self.timeoutNs = timeoutNs
+        self.connectTimeoutNs = connectTimeoutNs
         self.maxResponseBytes = maxResponseBytes
     }
 
@@ -27,6 +33,7 @@ final class HTTPForwarder {
         var received: [UInt8] = []
         var done = false
         var timer: UInt64?
+        var connectTimer: UInt64?
         let address: PeerTransport.Address
         /// Who is asked, for messages: "the leader".
         let who: String
@@ -68,6 +75,11 @@ final class HTTPForwarder {
             exchange.timer = nil
             self.finish(exchange, HTTPForwarder.outcomeUnknown("\(who) at \(address) did not answer in time"))
         }
+        exchange.connectTimer = loop.schedule(afterNs: connectTimeoutNs) { [unowned self] in
+            exchange.connectTimer = nil
+            guard exchange.sent == 0 else { return }
+            self.finish(exchange, HTTPForwarder.unreachable("\(who) at \(address) did not accept a connection within \(self.connectTimeoutNs / 1_000_000) ms"))
+        }
     }
 
     private func event(_ exchange: Exchange, readable: Bool, writable: Bool, hangup: Bool) {
@@ -108,6 +120,7 @@ final class HTTPForwarder {
         guard !exchange.done else { return }
         exchange.done = true
         if let timer = exchange.timer { loop.cancel(timer) }
+        if let timer = exchange.connectTimer { loop.cancel(timer) }
         loop.unregister(exchange.fd)
         close(exchange.fd)
         exchange.respond(response)

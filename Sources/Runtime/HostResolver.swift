@@ -6,7 +6,7 @@ import Glibc
 /// address is answered at once, a name from a cache, and otherwise a lookup runs on a helper
 /// thread and its answer comes back to the loop. Answers are kept for `ttlNs` (failures for
 /// `negativeTTLNs`), so a peer that moves to a new address is found again.
-final class HostResolver {
+public final class HostResolver {
     enum Answer: Equatable {
         case address(in_addr)
         /// A lookup is running; `whenDone` will be called on the loop.
@@ -69,7 +69,7 @@ final class HostResolver {
     }
 
     /// The first IPv4 address of `host` (blocking).
-    static func lookup(_ host: String) -> in_addr? {
+    public static func lookup(_ host: String) -> in_addr? {
         var hints = addrinfo()
         hints.ai_family = AF_INET
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)

@@ -16,7 +16,7 @@ enum AgentCommand {
         guard isDNSSubdomain(name) else { throw Flags.UsageError(message: "--name: '\(name)' is not a valid node name (lower-case letters, digits, '-' and '.')") }
         let masters = try APIClient.parseMasters(try flags.required("masters")).map { PeerTransport.Address(host: $0.host, port: $0.port) }
         let port = try flags.int("port", default: 10250, allowed: 1...65535)
-        var config = AgentCore.Config(nodeName: name, masterCount: masters.count, address: flags.string("address") ?? "127.0.0.1", port: port)
+        var config = AgentCore.Config(nodeName: name, masterCount: masters.count, address: try nodeAddress(flags.string("address") ?? "127.0.0.1"), port: port)
         if let text = flags.string("capacity") {
             for (key, value) in try pairs(text, flag: "capacity") {
                 guard ["cpu", "memory", "pods", "ephemeral-storage"].contains(key) else { throw Flags.UsageError(message: "--capacity: unknown resource '\(key)' (cpu, memory, pods, ephemeral-storage)") }
@@ -38,6 +38,20 @@ enum AgentCommand {
         ]
         let dataDir = flags.string("data-dir") ?? ".bosun/agent-\(name)"
         return AgentServer.Options(core: config, masters: masters, dataDirectory: dataDir)
+    }
+
+    /// The node's IPv4 address: `--address` as given, or the address its name resolves to (as
+    /// kubelet takes its node IP from its host name): in a container, `--address node1` is the
+    /// container's address on its network, which the masters reach for logs.
+    static func nodeAddress(_ text: String) throws(Flags.UsageError) -> String {
+        var numeric = in_addr()
+        if inet_pton(AF_INET, text, &numeric) == 1 { return text }
+        guard var found = HostResolver.lookup(text) else {
+            throw Flags.UsageError(message: "--address: '\(text)' is not an IPv4 address and does not resolve to one")
+        }
+        var buffer = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+        inet_ntop(AF_INET, &found, &buffer, socklen_t(buffer.count))
+        return String(cString: buffer)
     }
 
     /// `k=v,k=v`.

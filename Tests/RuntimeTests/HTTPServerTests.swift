@@ -165,3 +165,33 @@ struct HTTPForwarderParseTests {
         #expect(HTTPForwarder.parseResponse(Array(text.utf8)) == nil)
     }
 }
+
+/// A forward to a leader that never accepts the connection (its SYNs dropped, as when its
+/// container is killed) is given up after the connect deadline as unreachable (503: retry), long
+/// before the exchange's own deadline.
+struct HTTPForwarderConnectTests {
+    @Test func unacceptedConnectionIsUnreachableAfterTheConnectDeadline() throws {
+        // A listener with a full accept queue: Linux drops further SYNs, so a connect hangs.
+        let listener = try Socket.listen(host: "127.0.0.1", port: 0)
+        defer { close(listener) }
+        Glibc.listen(listener, 0)
+        let port = Socket.localPort(listener)
+        var fillers: [Int32] = []
+        defer { fillers.forEach { close($0) } }
+        for _ in 0..<4 { fillers.append(try Socket.connect(host: "127.0.0.1", port: port)) }
+        usleep(50_000)
+
+        let loop = try EventLoop()
+        let forwarder = HTTPForwarder(loop: loop, timeoutNs: 5_000_000_000, connectTimeoutNs: 200_000_000)
+        var answer: HTTPResponse?
+        let start = EventLoop.nowNs()
+        let request = HTTPRequest(method: "GET", target: "/x", headers: [], body: [])
+        forwarder.forward(request, to: PeerTransport.Address(host: "127.0.0.1", port: port)) { answer = $0 }
+        PeerTransportTests.run(loop, timeoutMs: 3000) { answer != nil }
+        let elapsedMs = (EventLoop.nowNs() - start) / 1_000_000
+        #expect(answer?.status == 503, "\(String(describing: answer))")
+        #expect(elapsedMs < 1000, "gave up after \(elapsedMs) ms")
+        let message = String(decoding: answer?.body ?? [], as: UTF8.self)
+        #expect(message.contains("did not accept a connection within 200 ms"), "\(message)")
+    }
+}
