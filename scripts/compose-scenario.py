@@ -5,13 +5,15 @@ Run by scripts/compose-test.sh, which installs and starts the engine, builds the
 cleans up. This script brings the cluster up and plays the user's story against it, talking to
 the masters only through the ports published on 127.0.0.1:
 
-  a leader is elected; a Deployment of 4 replicas runs on the two agents; 200 writes go
+  a leader is elected; a Deployment of 4 replicas runs on the two agents as Docker containers
+  (the agents' Docker runtime); its logs come through a master; 200 writes go
   through the masters; `docker kill` of the leader's container: a write through another master
   succeeds (time reported), the pods keep running (same container ids), no acknowledged write is
   lost; the killed master is started again and catches up; the new leader is cut off with
   `docker network disconnect`: a new leader is elected among the other two, and once reconnected
   the old one rejoins as a follower; `docker kill` of an agent: its pods are replaced on the other
-  node after their toleration.
+  node after their toleration, while its own containers run on; started again, the agent stops
+  and removes them.
 
 Environment: COMPOSE (the compose command, e.g. "docker-compose"), COMPOSE_PROJECT_NAME,
 POD_IMAGE (the image the Deployment's pods run), RESULTS (a file the measured times are appended to).
@@ -29,7 +31,7 @@ COMPOSE = shlex.split(os.environ.get("COMPOSE", "docker-compose"))
 PROJECT = os.environ.get("COMPOSE_PROJECT_NAME", "bosuntest")
 POD_IMAGE = os.environ.get("POD_IMAGE", "bosun-test/busybox:1")
 PORTS = {1: 8080, 2: 8081, 3: 8082}
-NETWORK = PROJECT + "_default"
+NETWORK = "bosun"  # docker-compose.yml names its network
 RESULTS = os.environ.get("RESULTS")
 
 
@@ -184,6 +186,10 @@ def main():
     assert code == 201, (code, body)
     before = wait_for("4 running pods", lambda: (lambda r: len(r) == 4 and r)(running_pods()), 90)
     say(f"4 pods running on {sorted({n for n, _ in before.values()})}")
+    for node, cid in before.values():
+        assert cid.startswith("docker://"), cid
+        labels = json.loads(run("docker", "inspect", "--format", "{{json .Config.Labels}}", cid[len("docker://"):]))
+        assert labels["io.bosun.node"] == node, labels
 
     # Logs through a master, which asks the pod's node (the agent's address on the compose network).
     first = sorted(before)[0]
@@ -247,6 +253,11 @@ def main():
         return len(r) == 4 and all(n == survivor for n, _ in r.values()) and r
     wait_for(f"{victim}'s pods replaced on {survivor}", replaced, 120)
     record(f"containers: pods of a killed agent running on the other node {time.monotonic() - agent_killed:.1f} s later (grace 5 s + toleration 30 s)")
+    orphans = lambda: run("docker", "ps", "-q", "--filter", f"label=io.bosun.node={victim}").split()
+    assert orphans(), f"{victim}'s containers should run on while it is down, as a kubelet's do"
+    compose("start", victim)
+    wait_for(f"{victim}, back, to stop the containers of pods that moved away", lambda: not orphans(), 60)
+    say(f"{victim} came back and removed its stale containers")
     say("passed")
 
 

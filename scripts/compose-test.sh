@@ -2,7 +2,7 @@
 # The containerised cluster tested against a real Docker engine: installs docker.io and
 # docker-compose from Debian's packages when missing, starts dockerd when none runs, builds the
 # images without a registry (scripts/build-image.sh, plus a busybox image for the test's pods),
-# runs scripts/compose-scenario.py, and removes what it made (containers, networks, volumes, and
+# runs the Docker runtime's own tests and scripts/compose-scenario.py, and removes what it made (containers, networks, volumes, and
 # the engine if it started it), pass or fail. A failure prints the containers' logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,10 +43,13 @@ if ! docker image inspect "$POD_IMAGE" >/dev/null 2>&1; then
   rootfs=$(mktemp -d)
   mkdir -p "$rootfs/bin"
   cp "$(command -v busybox)" "$rootfs/bin/busybox"
-  for applet in sh sleep echo cat; do ln -s busybox "$rootfs/bin/$applet"; done
+  for applet in sh sleep echo cat true; do ln -s busybox "$rootfs/bin/$applet"; done
   tar -C "$rootfs" -c . | docker import -c 'ENV PATH=/bin' - "$POD_IMAGE" >/dev/null
   rm -rf "$rootfs"
 fi
+
+# The Docker runtime on its own (create, logs, limits, OOM, graceful stop, bad images, re-adoption).
+BOSUN_DOCKER_TESTS=1 swift test --filter DockerRuntimeTests
 
 $COMPOSE down -v --remove-orphans >/dev/null 2>&1 || true
 python3 scripts/compose-scenario.py

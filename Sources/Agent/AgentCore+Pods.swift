@@ -126,12 +126,9 @@ extension AgentCore {
         defer { pod.containers[i] = c }
         guard c.process == .none, !c.finished, now.monotonicNs >= c.restartAtNs ?? 0 else { return }
         let spec = pod.specs[i]
-        let argv: [String]
-        switch spec.argv {
-        case .failure(let error):
-            c.waiting = ("CreateContainerError", error.message)
+        if spec.command.isEmpty && !config.runtimeHasImages {
+            c.waiting = ("CreateContainerError", "container \(spec.name) has no command: the process runtime has no image entrypoint to fall back on")
             return
-        case .success(let value): argv = value
         }
         if let error = spec.probeError {
             c.waiting = ("CreateContainerConfigError", error.message)
@@ -152,7 +149,8 @@ extension AgentCore {
         c.process = .starting(attempt: run.attempt)
         c.restartAtNs = nil
         outbox.append(.startContainer(ContainerLaunch(
-            run: run, namespace: pod.namespace, podName: pod.name, image: spec.image, argv: argv, environment: environment,
+            run: run, namespace: pod.namespace, podName: pod.name, image: spec.image, imagePullPolicy: spec.imagePullPolicy,
+            command: spec.command, args: spec.args, environment: environment,
             workingDir: spec.workingDir, memoryLimitBytes: spec.memoryLimitBytes, cpuLimitMillis: spec.cpuLimitMillis)))
     }
 
@@ -193,6 +191,25 @@ extension AgentCore {
     mutating func runStarted(_ run: ContainerRun, id: String) {
         let time = now
         withContainer(run) { pod, i in pod.containers[i].started(id: id, at: time, spec: pod.specs[i]) }
+    }
+
+    /// A start that could not get its image waits out the back-off (10 s, doubling) and tries again.
+    mutating func pullFailed(_ run: ContainerRun, message: String) {
+        let config = config
+        let nowNs = now.monotonicNs
+        withContainer(run) { pod, i in
+            var c = pod.containers[i]
+            defer { pod.containers[i] = c }
+            guard case .starting = c.process else { return }
+            c.process = .none
+            c.waiting = c.backoffNs == 0
+                ? ("ErrImagePull", message)
+                : ("ImagePullBackOff", "Back-off pulling image \(JSON.quoted(pod.specs[i].image)): \(message)")
+            // Kubelet's image back-off starts at its base, not at once as a crashed container's does.
+            let delayNs = max(c.backoffNs, config.backoffBaseNs)
+            c.restartAtNs = nowNs + delayNs
+            c.backoffNs = min(delayNs * 2, config.backoffMaxNs)
+        }
     }
 
     /// A run ended (or never started): the restart policy decides what follows, with back-off.

@@ -50,6 +50,9 @@ public struct AgentCore {
         public var backoffResetNs: UInt64 = 600_000_000_000
         /// Requests in flight at most (status writes wait for a free place).
         public var maxRequestsInFlight = 16
+        /// Whether the container runtime reads images (their entrypoint and cmd): without, a
+        /// container needs a `command` (the process runtime).
+        public var runtimeHasImages = false
         /// Defects planted for the simulator to catch (`PlantedBugs.agent`); never outside it.
         public var plantedBugs: PlantedBugs = []
 
@@ -194,6 +197,15 @@ public struct AgentCore {
     public mutating func containerFailedToStart(_ run: ContainerRun, message: String, at time: Time) -> [AgentAction] {
         now = time
         runEnded(run) { $0.failedToStart(message: message, at: time) }
+        return step()
+    }
+
+    /// The runtime could not get a container's image: `ErrImagePull`, tried again after the
+    /// container back-off (`ImagePullBackOff` from the second failure on). Not a run: no
+    /// termination is recorded and the restart count stays.
+    public mutating func containerImagePullFailed(_ run: ContainerRun, message: String, at time: Time) -> [AgentAction] {
+        now = time
+        pullFailed(run, message: message)
         return step()
     }
 

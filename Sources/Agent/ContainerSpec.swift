@@ -28,15 +28,19 @@ public struct ContainerRun: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(key)#\(attempt)" }
 }
 
-/// What the runtime needs to start a container: the process to run (Kubernetes' `command` and
-/// `args`; there is no image to read an entrypoint from, so `command` is required), its
-/// environment with every reference already resolved, and its limits.
+/// What the runtime needs to start a container: its image and the process to run (Kubernetes'
+/// `command` and `args`, which a runtime with images combines with the image's entrypoint and
+/// cmd; the process runtime has no image and runs `command + args`), its environment with every
+/// reference already resolved, and its limits.
 public struct ContainerLaunch: Equatable, Sendable {
     public var run: ContainerRun
     public var namespace: String
     public var podName: String
     public var image: String
-    public var argv: [String]
+    /// `Always`, `IfNotPresent` or `Never` (defaulted by the API server).
+    public var imagePullPolicy: String
+    public var command: [String]
+    public var args: [String]
     public var environment: [(name: String, value: String)]
     /// Relative paths are taken inside the pod's own directory.
     public var workingDir: String?
@@ -44,14 +48,16 @@ public struct ContainerLaunch: Equatable, Sendable {
     public var cpuLimitMillis: Int64?
 
     public init(
-        run: ContainerRun, namespace: String, podName: String, image: String, argv: [String], environment: [(name: String, value: String)],
-        workingDir: String?, memoryLimitBytes: Int64?, cpuLimitMillis: Int64?
+        run: ContainerRun, namespace: String, podName: String, image: String, imagePullPolicy: String = "IfNotPresent", command: [String], args: [String] = [],
+        environment: [(name: String, value: String)], workingDir: String?, memoryLimitBytes: Int64?, cpuLimitMillis: Int64?
     ) {
         self.run = run
         self.namespace = namespace
         self.podName = podName
         self.image = image
-        self.argv = argv
+        self.imagePullPolicy = imagePullPolicy
+        self.command = command
+        self.args = args
         self.environment = environment
         self.workingDir = workingDir
         self.memoryLimitBytes = memoryLimitBytes
@@ -59,7 +65,8 @@ public struct ContainerLaunch: Equatable, Sendable {
     }
 
     public static func == (a: ContainerLaunch, b: ContainerLaunch) -> Bool {
-        a.run == b.run && a.namespace == b.namespace && a.podName == b.podName && a.image == b.image && a.argv == b.argv
+        a.run == b.run && a.namespace == b.namespace && a.podName == b.podName && a.image == b.image && a.imagePullPolicy == b.imagePullPolicy
+            && a.command == b.command && a.args == b.args
             && a.environment.map(\.name) == b.environment.map(\.name) && a.environment.map(\.value) == b.environment.map(\.value)
             && a.workingDir == b.workingDir && a.memoryLimitBytes == b.memoryLimitBytes && a.cpuLimitMillis == b.cpuLimitMillis
     }
@@ -125,8 +132,9 @@ public struct SpecError: Error, Equatable, Sendable, CustomStringConvertible {
 struct ContainerSpec: Equatable {
     var name: String
     var image: String
-    /// The process, or why the container cannot be started.
-    var argv: Result<[String], SpecError>
+    var imagePullPolicy: String
+    var command: [String]
+    var args: [String]
     var env: [(name: String, value: EnvValue)]
     var workingDir: String?
     var memoryLimitBytes: Int64?
@@ -145,7 +153,7 @@ struct ContainerSpec: Equatable {
     }
 
     static func == (a: ContainerSpec, b: ContainerSpec) -> Bool {
-        a.name == b.name && a.image == b.image && a.argv == b.argv && a.env.map(\.name) == b.env.map(\.name)
+        a.name == b.name && a.image == b.image && a.imagePullPolicy == b.imagePullPolicy && a.command == b.command && a.args == b.args && a.env.map(\.name) == b.env.map(\.name)
             && a.env.map(\.value) == b.env.map(\.value) && a.workingDir == b.workingDir && a.memoryLimitBytes == b.memoryLimitBytes
             && a.cpuLimitMillis == b.cpuLimitMillis && a.readiness == b.readiness && a.liveness == b.liveness && a.startup == b.startup
             && a.probeError == b.probeError
@@ -154,13 +162,9 @@ struct ContainerSpec: Equatable {
     init(_ json: JSON) {
         name = json["name"]?.stringValue ?? ""
         image = json["image"]?.stringValue ?? ""
-        let command = json["command"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        let args = json["args"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        // Kubernetes combines `command` with `args` and the image's entrypoint; this runtime has no
-        // image to read an entrypoint from, so a container without `command` cannot start.
-        argv = command.isEmpty
-            ? .failure(SpecError("container \(name) has no command: the process runtime has no image entrypoint to fall back on"))
-            : .success(command + args)
+        imagePullPolicy = json["imagePullPolicy"]?.stringValue ?? "IfNotPresent"
+        command = json["command"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        args = json["args"]?.arrayValue?.compactMap(\.stringValue) ?? []
         env = (json["env"]?.arrayValue ?? []).compactMap { item -> (String, EnvValue)? in
             guard let key = item["name"]?.stringValue else { return nil }
             if let path = item[path: ["valueFrom", "fieldRef", "fieldPath"]]?.stringValue { return (key, .field(path)) }

@@ -26,41 +26,24 @@ extension AgentServer {
         case .failure(let refusal): return respond(.status(400, reason: "BadRequest", message: refusal.message))
         case .success(let found): source = found
         }
-        let path = runtime.logFile(source.run)
-        let bytes = Self.read(path, from: 0)
+        let bytes = runtime.log(source.run, from: 0)
         let shown = tailLines.map { Self.lastLines(bytes, $0) } ?? bytes
         let headers = [("Content-Type", "text/plain; charset=utf-8")]
         guard flag("follow"), source.running else { return respond(HTTPResponse(status: 200, headers: headers, body: shown)) }
         guard let stream = respond.stream(status: 200, headers: headers) else { return }
         if !shown.isEmpty { _ = stream.send(shown) }
-        follow(stream, source.run, path: path, offset: bytes.count)
+        follow(stream, source.run, offset: bytes.count)
     }
 
     /// Sends what is appended to the log until its run ends or the reader leaves.
-    func follow(_ stream: HTTPStream, _ run: ContainerRun, path: String, offset: Int) {
+    func follow(_ stream: HTTPStream, _ run: ContainerRun, offset: Int) {
         loop.schedule(afterNs: Self.followIntervalNs) { [self] in
             guard stream.isOpen, !stopped else { return }
             let running = core.isRunning(run)
-            let appended = Self.read(path, from: offset)
+            let appended = runtime.log(run, from: offset)
             if !appended.isEmpty { _ = stream.send(appended) }
             guard running else { return stream.end() }
-            follow(stream, run, path: path, offset: offset + appended.count)
-        }
-    }
-
-    /// The bytes of `path` from `offset` on (none when it cannot be read).
-    static func read(_ path: String, from offset: Int) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return [] }
-        defer { close(fd) }
-        var result: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        var at = offset
-        while true {
-            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(at)) }
-            guard n > 0 else { return result }
-            result += buffer[0..<n]
-            at += n
+            follow(stream, run, offset: offset + appended.count)
         }
     }
 

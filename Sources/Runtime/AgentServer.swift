@@ -8,8 +8,8 @@ import Synchronization
 /// One agent process: the clock, HTTP connections, threads and processes around an `AgentCore`,
 /// which holds all of the agent's logic. A timer ticks the core ten times a second; each request
 /// and watch runs on a helper thread with a blocking client and posts its answer back to the
-/// loop; containers are processes of the `ProcessRuntime`; probes run on helper threads; its own
-/// port serves the containers' logs.
+/// loop; containers run in a `ContainerRuntime` (processes, or Docker containers); probes run on
+/// helper threads; its own port serves the containers' logs.
 public final class AgentServer {
     /// How to run.
     public struct Options: Sendable {
@@ -17,8 +17,15 @@ public final class AgentServer {
         public var masters: [PeerTransport.Address]
         public var dataDirectory: String
         public var tickNs: UInt64 = 100_000_000
-        /// A container's log is rotated past this size (kubelet's default, 10 MiB), looked at every 50 ticks.
-        public var logMaxBytes = 10 << 20
+        /// Which runtime runs the containers.
+        public var runtime: RuntimeKind = .process
+
+        /// The container runtimes an agent can use.
+        public enum RuntimeKind: Sendable, Equatable {
+            case process
+            /// The Docker engine at a socket path; containers on the named Docker network.
+            case docker(socket: String, network: String)
+        }
 
         public init(core: AgentCore.Config, masters: [PeerTransport.Address], dataDirectory: String) {
             self.core = core
@@ -30,7 +37,7 @@ public final class AgentServer {
     let loop: EventLoop
     let options: Options
     var core: AgentCore
-    let runtime: ProcessRuntime
+    let runtime: any ContainerRuntime
     var http: HTTPServer?
     /// Requests and watches the core gave up on: their threads stop at the next chance.
     let cancelled = CancelledRequests()
@@ -41,8 +48,19 @@ public final class AgentServer {
         precondition(options.masters.count == options.core.masterCount, "one address per master")
         self.loop = loop
         self.options = options
-        core = AgentCore(config: options.core)
-        runtime = try ProcessRuntime(dataDir: options.dataDirectory)
+        switch options.runtime {
+        case .process: runtime = try ProcessRuntime(dataDir: options.dataDirectory)
+        case .docker(let socket, let network):
+            do {
+                runtime = try DockerRuntime(engine: DockerEngine(socketPath: socket), nodeName: options.core.nodeName, network: network)
+            } catch {
+                throw IOFailure(operation: "connect to the Docker engine (\(error))", path: socket, code: ECONNREFUSED)
+            }
+        }
+        var config = options.core
+        config.runtimeHasImages = runtime.hasImages
+        config.nodeInfo["containerRuntimeVersion"] = runtime.version
+        core = AgentCore(config: config)
         http = try HTTPServer(loop: loop, host: options.core.address, port: UInt16(options.core.port)) { [unowned self] request, respond in
             self.serve(request, respond)
         }
@@ -65,8 +83,8 @@ public final class AgentServer {
     func tick() {
         guard !stopped else { return }
         ticks += 1
-        if ticks % 50 == 0 { runtime.rotateLogs(maxBytes: options.logMaxBytes) }
-        for (run, exit) in runtime.reap() { execute(core.containerExited(run, exit, at: now)) }
+        if ticks % 50 == 0 { runtime.maintain() }
+        deliverRuntimeEvents()
         execute(core.tick(at: now))
         loop.schedule(afterNs: options.tickNs) { [self] in tick() }
     }
@@ -78,13 +96,23 @@ public final class AgentServer {
             case .watch(let id, let master, let request): watch(id, at: options.masters[master], request)
             case .cancel(let id): cancelled.insert(id)
             case .startContainer(let launch):
-                switch runtime.start(launch) {
-                case .success(let containerID): execute(core.containerStarted(launch.run, id: containerID, at: now))
-                case .failure(let failure): execute(core.containerFailedToStart(launch.run, message: failure.message, at: now))
-                }
+                runtime.launch(launch)
+                deliverRuntimeEvents()
             case .signalContainer(let run, let signal): runtime.signal(run, signal)
             case .removeContainer(let run): runtime.remove(run)
             case .probe(let probe, let action, let timeoutNs): self.probe(probe, action, timeoutNs: timeoutNs)
+            }
+        }
+    }
+
+    /// Hands the core what the runtime reported.
+    func deliverRuntimeEvents() {
+        for event in runtime.events() {
+            switch event {
+            case .started(let run, let id): execute(core.containerStarted(run, id: id, at: now))
+            case .failedToStart(let run, let message): execute(core.containerFailedToStart(run, message: message, at: now))
+            case .imagePullFailed(let run, let message): execute(core.containerImagePullFailed(run, message: message, at: now))
+            case .exited(let run, let exit): execute(core.containerExited(run, exit, at: now))
             }
         }
     }
@@ -163,7 +191,8 @@ public final class AgentServer {
 
     func probe(_ probe: ProbeID, _ action: ProbeSpec.Action, timeoutNs: UInt64) {
         let timeoutMs = Int32(min(timeoutNs / 1_000_000, 60_000))
-        inBackground({ Probes.run(action, timeoutMs: timeoutMs) }, then: { server, success in
+        let host = runtime.address(of: probe.run)
+        inBackground({ Probes.run(action, host: host, timeoutMs: timeoutMs) }, then: { server, success in
             server.execute(server.core.probeResult(probe, success: success, at: server.now))
         })
     }
@@ -195,16 +224,16 @@ final class CancelledRequests: Sendable {
 }
 
 /// Probes as the agent runs them: a command that exits 0, an HTTP answer from 200 to 399, a TCP
-/// connection accepted — each within its timeout. Pods share the host network, so ports are on
-/// 127.0.0.1.
+/// connection accepted — each within its timeout, at the container's address (127.0.0.1 for
+/// processes, which share the host network). A command runs on the node, beside the container.
 enum Probes {
-    static func run(_ action: ProbeSpec.Action, timeoutMs: Int32) -> Bool {
+    static func run(_ action: ProbeSpec.Action, host: String, timeoutMs: Int32) -> Bool {
         switch action {
         case .httpGet(let port, let path):
-            guard let response = try? HTTPClient.request(host: "127.0.0.1", port: UInt16(port), method: "GET", target: path, timeoutMs: timeoutMs) else { return false }
+            guard let response = try? HTTPClient.request(host: host, port: UInt16(port), method: "GET", target: path, timeoutMs: timeoutMs) else { return false }
             return (200..<400).contains(response.status)
         case .tcpSocket(let port):
-            return (try? HTTPClient.Connection(host: "127.0.0.1", port: UInt16(port), timeoutMs: timeoutMs)).map { close($0.fd); return true } ?? false
+            return (try? HTTPClient.Connection(host: host, port: UInt16(port), timeoutMs: timeoutMs)).map { close($0.fd); return true } ?? false
         case .exec(let argv):
             var args = argv.map { strdup($0) } + [nil]
             var env: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/local/bin:/usr/bin:/bin"), nil]

@@ -58,6 +58,22 @@ public enum FileIO {
         }
     }
 
+    /// The bytes of `path` from `offset` on (none when it cannot be read).
+    static func read(_ path: String, from offset: Int) -> [UInt8] {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var result: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var at = offset
+        while true {
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(at)) }
+            guard n > 0 else { return result }
+            result += buffer[0..<n]
+            at += n
+        }
+    }
+
     static func dataSync(_ fd: Int32, path: String) throws(IOFailure) {
         guard fdatasync(fd) == 0 else { throw fail("fdatasync", path) }
     }

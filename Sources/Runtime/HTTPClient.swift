@@ -18,7 +18,19 @@ public enum HTTPClient {
         host: String, port: UInt16, method: String, target: String, headers: [(String, String)] = [], body: [UInt8] = [],
         timeoutMs: Int32 = 10_000
     ) throws(Failure) -> HTTPResponse {
-        let connection = try Connection(host: host, port: port, timeoutMs: timeoutMs)
+        try exchange(try Connection(host: host, port: port, timeoutMs: timeoutMs), host: host, method: method, target: target, headers: headers, body: body)
+    }
+
+    /// The same over a UNIX stream socket (the Docker engine's API).
+    public static func request(
+        unixSocket path: String, method: String, target: String, headers: [(String, String)] = [], body: [UInt8] = [], timeoutMs: Int32 = 10_000
+    ) throws(Failure) -> HTTPResponse {
+        try exchange(try Connection(unixSocket: path, timeoutMs: timeoutMs), host: "localhost", method: method, target: target, headers: headers, body: body)
+    }
+
+    static func exchange(
+        _ connection: Connection, host: String, method: String, target: String, headers: [(String, String)], body: [UInt8]
+    ) throws(Failure) -> HTTPResponse {
         defer { close(connection.fd) }
         try connection.send(method: method, target: target, host: host, headers: headers, body: body)
         var decoder = ResponseDecoder()
@@ -72,14 +84,25 @@ public enum HTTPClient {
         init(host: String, port: UInt16, timeoutMs: Int32) throws(Failure) {
             self.timeoutMs = timeoutMs
             do { fd = try Socket.connect(host: host, port: port) } catch { throw Failure(message: "cannot connect to \(host):\(port): \(error)") }
+            try connected("\(host):\(port)")
+        }
+
+        init(unixSocket path: String, timeoutMs: Int32) throws(Failure) {
+            self.timeoutMs = timeoutMs
+            do { fd = try Socket.connect(unixPath: path) } catch { throw Failure(message: "cannot connect to \(path): \(error)") }
+            try connected(path)
+        }
+
+        /// Waits for the connection to complete; closes the socket if it does not.
+        private func connected(_ what: String) throws(Failure) {
             guard wait(POLLOUT) else {
                 close(fd)
-                throw Failure(message: "cannot connect to \(host):\(port): timed out")
+                throw Failure(message: "cannot connect to \(what): timed out")
             }
             let code = Socket.pendingError(fd)
             guard code == 0 else {
                 close(fd)
-                throw Failure(message: "cannot connect to \(host):\(port): \(String(cString: strerror(code)))")
+                throw Failure(message: "cannot connect to \(what): \(String(cString: strerror(code)))")
             }
         }
 

@@ -11,7 +11,7 @@ import Master
 ///
 /// Limits are not enforced by this runtime (it does not write cgroups); pods share the host's
 /// network, so a pod's IP is the node's.
-public final class ProcessRuntime {
+public final class ProcessRuntime: ContainerRuntime {
     /// A started container the runtime watches.
     struct Process {
         var run: ContainerRun
@@ -23,6 +23,12 @@ public final class ProcessRuntime {
 
     let dataDir: String
     var processes: [ContainerKey: Process] = [:]
+    /// Starts' outcomes not yet handed out by `events()`.
+    var reported: [ContainerEvent] = []
+    /// How big a running container's log may grow before it is rotated (kubelet's default, 10 MiB).
+    var logMaxBytes = 10 << 20
+    public let version = "process://"
+    public let hasImages = false
 
     public init(dataDir: String) throws(IOFailure) {
         self.dataDir = dataDir
@@ -43,17 +49,18 @@ public final class ProcessRuntime {
         if let dir = launch.workingDir, !dir.isEmpty { workingDir = dir.hasPrefix("/") ? dir : "\(directory)/\(dir)" }
         var environment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=\(directory)", "HOSTNAME=\(launch.podName)"]
         environment += launch.environment.map { "\($0.name)=\($0.value)" }
-        var argv = launch.argv.map { strdup($0) } + [nil]
+        let command = launch.command + launch.args
+        var argv = command.map { strdup($0) } + [nil]
         var envp = environment.map { strdup($0) } + [nil]
         defer {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
         }
         var pid: Int32 = 0
-        let result = csystem_spawn(launch.argv[0], &argv, &envp, workingDir, logPath(launch.run), &pid)
+        let result = csystem_spawn(command[0], &argv, &envp, workingDir, logPath(launch.run), &pid)
         guard result == 0 else {
             let reason = result == ENOENT ? "executable file not found in $PATH" : String(cString: strerror(result))
-            return .failure(SpawnFailure(message: "exec: \(JSON.quoted(launch.argv[0])): \(reason)"))
+            return .failure(SpawnFailure(message: "exec: \(JSON.quoted(command[0])): \(reason)"))
         }
         let ticks = Self.startTicks(of: pid) ?? 0
         processes[launch.run.key] = Process(run: launch.run, pid: pid, child: true, startTicks: ticks)
@@ -63,6 +70,25 @@ public final class ProcessRuntime {
         try? FileIO.replace(recordPath(launch.run.key), with: Array(record.text.utf8))
         return .success(id)
     }
+
+    public func launch(_ launch: ContainerLaunch) {
+        switch start(launch) {
+        case .success(let id): reported.append(.started(launch.run, id: id))
+        case .failure(let failure): reported.append(.failedToStart(launch.run, message: failure.message))
+        }
+    }
+
+    public func events() -> [ContainerEvent] {
+        defer { reported = [] }
+        return reported + reap().map { .exited($0.0, $0.1) }
+    }
+
+    public func log(_ run: ContainerRun, from offset: Int) -> [UInt8] { FileIO.read(logPath(run), from: offset) }
+
+    public func maintain() { rotateLogs(maxBytes: logMaxBytes) }
+
+    /// Pods share the host's network.
+    public func address(of run: ContainerRun) -> String { "127.0.0.1" }
 
     /// Why a container could not be started.
     public struct SpawnFailure: Error {

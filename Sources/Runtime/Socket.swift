@@ -69,6 +69,26 @@ enum Socket {
         return fd
     }
 
+    /// Starts connecting to a UNIX stream socket (a local daemon's, such as the Docker engine's).
+    static func connect(unixPath path: String) throws(IOFailure) -> Int32 {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw IOFailure(operation: "connect", path: path, code: ENAMETOOLONG) }
+        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw IOFailure(operation: "socket", path: path, code: errno) }
+        let result = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard result == 0 || errno == EINPROGRESS || errno == EAGAIN else {
+            let code = errno
+            close(fd)
+            throw IOFailure(operation: "connect", path: path, code: code)
+        }
+        return fd
+    }
+
     /// `a.b.c.d:port`.
     static func describe(_ address: sockaddr_in) -> String {
         var addr = address.sin_addr

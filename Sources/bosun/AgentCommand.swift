@@ -7,6 +7,7 @@ import Runtime
 enum AgentCommand {
     static let flagNames = [
         "name", "masters", "data-dir", "address", "port", "capacity", "labels", "taints", "lease-seconds", "backoff-seconds",
+        "runtime", "docker-socket", "docker-network",
     ]
 
     /// The agent's options from its flags (or their BOSUN_ variables); bad ones are usage errors.
@@ -37,7 +38,15 @@ enum AgentCommand {
             "kubeletVersion": "v1.32.0-bosun", "kubeProxyVersion": "", "containerRuntimeVersion": "process://", "osImage": "Linux",
         ]
         let dataDir = flags.string("data-dir") ?? ".bosun/agent-\(name)"
-        return AgentServer.Options(core: config, masters: masters, dataDirectory: dataDir)
+        var options = AgentServer.Options(core: config, masters: masters, dataDirectory: dataDir)
+        switch flags.string("runtime") ?? "process" {
+        case "process": break
+        case "docker":
+            options.runtime = .docker(
+                socket: flags.string("docker-socket") ?? "/var/run/docker.sock", network: flags.string("docker-network") ?? "bridge")
+        case let other: throw Flags.UsageError(message: "--runtime: '\(other)' is not process or docker")
+        }
+        return options
     }
 
     /// The node's IPv4 address: `--address` as given, or the address its name resolves to (as

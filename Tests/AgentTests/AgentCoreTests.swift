@@ -103,7 +103,7 @@ import Testing
         h.listed([AgentHarness.pod("web", uid: "u1", version: 7)], version: 7)
         let launchAnswer = h.launches().first
         let launch = try #require(launchAnswer)
-        #expect(launch.argv == ["/bin/sleep", "100"])
+        #expect(launch.command + launch.args == ["/bin/sleep", "100"])
         #expect(launch.environment.map(\.name) == ["POD"])
         #expect(launch.environment.map(\.value) == ["web"])
         #expect(launch.run.attempt == 0)
@@ -199,6 +199,37 @@ import Testing
         let waiting = write[path: ["status", "containerStatuses"]]?.arrayValue?.first?[path: ["state", "waiting"]]
         #expect(waiting?["reason"]?.stringValue == "CreateContainerError")
         #expect(waiting?["message"]?.stringValue?.contains("has no command") == true)
+    }
+
+    /// With a runtime that reads images, a container without `command` runs the image's
+    /// entrypoint; an image that cannot be had is ErrImagePull, then ImagePullBackOff, retried
+    /// after the back-off without counting as a restart.
+    @Test func imagePullFailuresBackOffWithoutCountingRestarts() throws {
+        var h = AgentHarness { $0.runtimeHasImages = true }
+        h.registered()
+        h.listed([AgentHarness.pod("web", uid: "u1", version: 7, command: "[]")], version: 7)
+        let first = try #require(h.launches().first)
+        #expect(first.command.isEmpty && first.image == "busybox")
+        func waiting() -> JSON? { h.statusWrites.last?[path: ["status", "containerStatuses"]]?.arrayValue?.first }
+        h.take(h.core.containerImagePullFailed(first.run, message: "pull access denied", at: h.time))
+        #expect(waiting()?[path: ["state", "waiting", "reason"]]?.stringValue == "ErrImagePull")
+        #expect(waiting()?[path: ["state", "waiting", "message"]]?.stringValue == "pull access denied")
+        // Retried after 10 s, then 20 s.
+        h.advance(ms: 9_500)
+        #expect(h.launches().isEmpty, "waits out the back-off")
+        h.advance(ms: 1_000)
+        let second = try #require(h.launches().first)
+        #expect(second.run.attempt == 1)
+        h.take(h.core.containerImagePullFailed(second.run, message: "pull access denied", at: h.time))
+        #expect(waiting()?[path: ["state", "waiting", "reason"]]?.stringValue == "ImagePullBackOff")
+        #expect(waiting()?[path: ["state", "waiting", "message"]]?.stringValue == #"Back-off pulling image "busybox": pull access denied"#)
+        h.advance(ms: 19_000)
+        #expect(h.launches().isEmpty, "waits out the back-off")
+        h.advance(ms: 1_500)
+        let third = try #require(h.launches().first)
+        h.take(h.core.containerStarted(third.run, id: "docker://c3", at: h.time))
+        #expect(waiting()?["restartCount"]?.intValue == 0)
+        #expect(waiting()?[path: ["state", "running"]] != nil)
     }
 
     @Test func aDeletedPodStopsGracefullyAndIsThenRemoved() throws {

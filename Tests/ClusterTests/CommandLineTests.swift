@@ -49,6 +49,7 @@ struct CommandLineTests {
         (["agent", "--name", "n1", "--masters", "127.0.0.1:1", "--labels", "novalue"], "--labels: 'novalue' is not KEY=VALUE"),
         (["agent", "--name", "n1", "--masters", "127.0.0.1:1", "--address", "no-such-host.invalid"],
          "--address: 'no-such-host.invalid' is not an IPv4 address and does not resolve to one"),
+        (["agent", "--name", "n1", "--masters", "127.0.0.1:1", "--runtime", "rkt"], "--runtime: 'rkt' is not process or docker"),
         (["agent", "--name", "n1", "--masters", "127.0.0.1:1", "--lease-seconds", "0"], "--lease-seconds: '0' must be a number in 1...60"),
         (["frobnicate"], "unknown command 'frobnicate'"),
     ])

@@ -15,7 +15,7 @@ import Testing
     static func launch(_ uid: String, _ argv: [String], attempt: Int = 0, env: [(name: String, value: String)] = []) -> ContainerLaunch {
         ContainerLaunch(
             run: ContainerRun(key: ContainerKey(podUID: uid, container: "main"), attempt: attempt), namespace: "default", podName: "pod-\(uid)",
-            image: "busybox", argv: argv, environment: env, workingDir: nil, memoryLimitBytes: nil, cpuLimitMillis: nil)
+            image: "busybox", command: argv, environment: env, workingDir: nil, memoryLimitBytes: nil, cpuLimitMillis: nil)
     }
 
     /// Reaps until `count` runs have ended or five seconds pass.
