@@ -28,8 +28,9 @@ cleanup() {
     echo "compose-test: failed; the containers' logs follow" >&2
     $COMPOSE logs --no-color --tail 80 >&2 || true
   fi
-  $COMPOSE down -v --remove-orphans >/dev/null 2>&1 || true
+  # The pods' containers first: while they are attached, the network cannot go.
   docker ps -aq --filter label=io.bosun.pod-uid | xargs -r docker rm -f >/dev/null 2>&1 || true
+  $COMPOSE down -v --remove-orphans >/dev/null 2>&1 || true
   if [ -n "$started_engine" ]; then kill "$started_engine" 2>/dev/null || true; wait "$started_engine" 2>/dev/null || true; fi
   exit "$status"
 }
