@@ -191,8 +191,14 @@ public final class AgentServer {
 
     func probe(_ probe: ProbeID, _ action: ProbeSpec.Action, timeoutNs: UInt64) {
         let timeoutMs = Int32(min(timeoutNs / 1_000_000, 60_000))
-        let host = runtime.address(of: probe.run)
-        inBackground({ Probes.run(action, host: host, timeoutMs: timeoutMs) }, then: { server, success in
+        let check: @Sendable () -> Bool
+        if case .exec(let command) = action, let runner = runtime.commandRunner(for: probe.run) {
+            check = { runner(command, timeoutMs) }
+        } else {
+            let host = runtime.address(of: probe.run)
+            check = { Probes.run(action, host: host, timeoutMs: timeoutMs) }
+        }
+        inBackground(check, then: { server, success in
             server.execute(server.core.probeResult(probe, success: success, at: server.now))
         })
     }
@@ -225,7 +231,8 @@ final class CancelledRequests: Sendable {
 
 /// Probes as the agent runs them: a command that exits 0, an HTTP answer from 200 to 399, a TCP
 /// connection accepted — each within its timeout, at the container's address (127.0.0.1 for
-/// processes, which share the host network). A command runs on the node, beside the container.
+/// processes, which share the host network). A command runs on the node, beside the process (a
+/// runtime with containers runs it inside, through its `commandRunner`).
 enum Probes {
     static func run(_ action: ProbeSpec.Action, host: String, timeoutMs: Int32) -> Bool {
         switch action {

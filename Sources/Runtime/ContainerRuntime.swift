@@ -21,6 +21,9 @@ public protocol ContainerRuntime: AnyObject {
     func maintain()
     /// The address a container's ports are reached at, for probes.
     func address(of run: ContainerRun) -> String
+    /// How to run an exec probe's command inside the container (safe on any thread: probes run
+    /// on helper threads), or nil where commands run on the node itself (processes).
+    func commandRunner(for run: ContainerRun) -> (@Sendable (_ command: [String], _ timeoutMs: Int32) -> Bool)?
     /// `containerRuntimeVersion` of the node's `nodeInfo`, as `process://` or `docker://20.10.24`.
     var version: String { get }
     /// Whether it reads images (entrypoint and cmd); without, a container needs a `command`.

@@ -123,6 +123,21 @@ public struct DockerEngine: Sendable {
             startedAt: state["StartedAt"]?.stringValue ?? "", ip: networks.first?.value["IPAddress"]?.stringValue ?? "")
     }
 
+    /// Runs a command inside a running container and waits for it (within `timeoutMs`); returns
+    /// its exit code.
+    public func exec(_ id: String, _ command: [String], timeoutMs: Int32) throws(Failure) -> Int {
+        let created = try expect([201], "POST", "/containers/\(id)/exec", body: [
+            "Cmd": .array(command.map(JSON.string)), "AttachStdout": .bool(true), "AttachStderr": .bool(true),
+        ])
+        guard let exec = created["Id"]?.stringValue else { throw Failure(status: 201, message: "the engine created an exec without naming its id") }
+        // The answer streams the command's output and ends when the command does.
+        _ = try call("POST", "/exec/\(exec)/start", body: ["Detach": .bool(false), "Tty": .bool(false)], timeoutMs: timeoutMs)
+        guard let code = try expect([200], "GET", "/exec/\(exec)/json")["ExitCode"]?.intValue else {
+            throw Failure(status: 200, message: "the command has not ended")
+        }
+        return code
+    }
+
     /// A container's output, stdout and stderr interleaved as written.
     public func logs(_ id: String) throws(Failure) -> [UInt8] {
         let (status, bytes) = try call("GET", "/containers/\(id)/logs?stdout=true&stderr=true")

@@ -72,6 +72,14 @@ public final class DockerRuntime: ContainerRuntime {
         worker.state.withLock { $0.containers[run]?.ip } ?? "127.0.0.1"
     }
 
+    /// An exec probe runs inside the container, through the engine (a command that cannot run,
+    /// or does not end in time, fails the probe).
+    public func commandRunner(for run: ContainerRun) -> (@Sendable ([String], Int32) -> Bool)? {
+        guard let id = worker.id(of: run) else { return { _, _ in false } }
+        let engine = worker.engine
+        return { command, timeoutMs in (try? engine.exec(id, command, timeoutMs: timeoutMs)) == 0 }
+    }
+
     /// The engine calls and what they learnt, shared between the queue and the loop.
     final class Worker: Sendable {
         let engine: DockerEngine

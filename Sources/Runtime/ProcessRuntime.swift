@@ -90,6 +90,9 @@ public final class ProcessRuntime: ContainerRuntime {
     /// Pods share the host's network.
     public func address(of run: ContainerRun) -> String { "127.0.0.1" }
 
+    /// A process's exec probe runs on the node, beside it.
+    public func commandRunner(for run: ContainerRun) -> (@Sendable ([String], Int32) -> Bool)? { nil }
+
     /// Why a container could not be started.
     public struct SpawnFailure: Error {
         public var message: String

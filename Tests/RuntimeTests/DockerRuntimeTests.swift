@@ -119,6 +119,10 @@ struct DockerRuntimeTests {
         #expect(adopted.map(\.run) == [l.run])
         #expect(adopted.first?.id == id)
         #expect(second.address(of: l.run) != "127.0.0.1", "reached at its address on the bridge network")
+        let probe = try #require(second.commandRunner(for: l.run))
+        #expect(probe(["sh", "-c", "test -f /bin/busybox"], 5_000), "exec probes run inside the container")
+        #expect(!probe(["sh", "-c", "exit 1"], 5_000))
+        #expect(!probe(["/no/such/program"], 5_000))
         second.signal(l.run, .kill)
         #expect(Self.exit(Self.events(second) { Self.exit($0) != nil })?.code == 137)
     }
