@@ -1,7 +1,7 @@
 import Glibc
 
 /// Nanoseconds on the monotonic clock: for timers and durations.
-func monotonicNs() -> UInt64 { clockNs(CLOCK_MONOTONIC) }
+public func monotonicNs() -> UInt64 { clockNs(CLOCK_MONOTONIC) }
 
 /// Nanoseconds since the Unix epoch: the date the cores stamp on objects (never for durations).
 func wallClockNs() -> UInt64 { clockNs(CLOCK_REALTIME) }

@@ -103,7 +103,7 @@ public enum FileIO {
 
     /// Names in `directory`, sorted.
     /// Writes a small file whole: to a temporary beside it, synced, then renamed over it.
-    static func replace(_ path: String, with bytes: [UInt8]) throws(IOFailure) {
+    public static func replace(_ path: String, with bytes: [UInt8]) throws(IOFailure) {
         let temporary = path + ".tmp"
         let fd = try open(temporary, O_WRONLY | O_CREAT | O_TRUNC)
         defer { close(fd) }

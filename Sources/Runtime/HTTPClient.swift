@@ -8,6 +8,9 @@ public enum HTTPClient {
     /// The request never got an answer: no connection, a timeout, or a malformed response.
     public struct Failure: Error, CustomStringConvertible, Sendable {
         public var message: String
+        /// Whether the request may have reached the server: false when no connection was made,
+        /// so that sending it again is safe whatever it does.
+        public var delivered = true
         public var description: String { message }
     }
 
@@ -83,13 +86,17 @@ public enum HTTPClient {
 
         init(host: String, port: UInt16, timeoutMs: Int32) throws(Failure) {
             self.timeoutMs = timeoutMs
-            do { fd = try Socket.connect(host: host, port: port) } catch { throw Failure(message: "cannot connect to \(host):\(port): \(error)") }
+            do { fd = try Socket.connect(host: host, port: port) } catch {
+                throw Failure(message: "cannot connect to \(host):\(port): \(String(cString: strerror(error.code)))", delivered: false)
+            }
             try connected("\(host):\(port)")
         }
 
         init(unixSocket path: String, timeoutMs: Int32) throws(Failure) {
             self.timeoutMs = timeoutMs
-            do { fd = try Socket.connect(unixPath: path) } catch { throw Failure(message: "cannot connect to \(path): \(error)") }
+            do { fd = try Socket.connect(unixPath: path) } catch {
+                throw Failure(message: "cannot connect to \(path): \(String(cString: strerror(error.code)))", delivered: false)
+            }
             try connected(path)
         }
 
@@ -97,12 +104,12 @@ public enum HTTPClient {
         private func connected(_ what: String) throws(Failure) {
             guard wait(POLLOUT) else {
                 close(fd)
-                throw Failure(message: "cannot connect to \(what): timed out")
+                throw Failure(message: "cannot connect to \(what): timed out", delivered: false)
             }
             let code = Socket.pendingError(fd)
             guard code == 0 else {
                 close(fd)
-                throw Failure(message: "cannot connect to \(what): \(String(cString: strerror(code)))")
+                throw Failure(message: "cannot connect to \(what): \(String(cString: strerror(code)))", delivered: false)
             }
         }
 

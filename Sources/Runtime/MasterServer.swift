@@ -213,8 +213,10 @@ public final class MasterServer {
     func clusterStatus() -> String {
         let node = driver.node
         let members = options.members.map { member -> String in
-            let reachable = member.id == options.id || driver.transport.isConnected(to: member.id)
-            return #"{"id":\#(member.id.rawValue),"peerAddress":"\#(member.peer)","apiAddress":"\#(core.apiAddress(of: member.id) ?? "")","reachable":\#(reachable)}"#
+            // This master's own peer connection: a follower talks to the leader only, so only the
+            // leader's answer says which members are up (docs/api.md).
+            let connected = member.id == options.id || driver.transport.isConnected(to: member.id)
+            return #"{"id":\#(member.id.rawValue),"peerAddress":"\#(member.peer)","apiAddress":"\#(core.apiAddress(of: member.id) ?? "")","connected":\#(connected)}"#
         }
         return #"{"id":\#(options.id.rawValue),"role":"\#(node.role.rawValue)","leader":\#(node.leader.map { "\($0.rawValue)" } ?? "null"),"term":\#(node.term),"commitIndex":\#(node.commitIndex),"appliedIndex":\#(core.store.appliedIndex),"members":[\#(members.joined(separator: ","))]}"#
     }

@@ -6,30 +6,93 @@ import Synchronization
 /// Set by SIGTERM/SIGINT; the event loop polls it.
 let terminationRequested = Atomic<Bool>(false)
 
-/// `bosun`: the master process, the local cluster launcher.
+/// `bosun`: the master and agent processes, the local cluster supervisor, and the CLI.
 @main
 struct Bosun {
-    static let usage = """
-        usage: bosun master --id ID --peers ID=HOST:PORT,... --api HOST:PORT --data-dir DIR
-                            [--peer-bind HOST:PORT] [--api-peers ID=HOST:PORT,...] [--snapshot-entries N]
-                            [--watch-history N] [--bookmark-seconds N] [--node-grace-seconds N]
-               bosun agent --name NODE --masters URL,... [--data-dir DIR] [--address IP] [--port N]
-                           [--capacity cpu=2,memory=4Gi,pods=110] [--labels K=V,...] [--taints K[=V]:EFFECT,...]
-                           [--lease-seconds 1] [--backoff-seconds 10] [--runtime process|docker]
-                   [--docker-socket /var/run/docker.sock] [--docker-network bridge]
-               bosun up [--masters 3|5] [--agents 2] [--data-dir DIR] [--api-port 8080] [--peer-port 9080] [--agent-port 10251]
-               bosun apply|create -f FILE|DIR|- [-n NS]
-               bosun get TYPE [NAME...] [-o wide|json|yaml|name] [-l SELECTOR] [--field-selector F] [-n NS | -A] [-w]
-               bosun describe TYPE NAME [-n NS]
-               bosun delete (-f FILE | TYPE NAME... | TYPE/NAME) [-n NS] [--ignore-not-found]
-               bosun scale deployment NAME --replicas N [-n NS]
-               bosun logs POD [-c CONTAINER] [-f] [--tail N] [-p] [-n NS]
-               bosun cluster status
+    /// Each command's synopsis, in the order `bosun help` prints them.
+    static let synopses: [(commands: [String], text: String)] = [
+        (["master"], """
+            bosun master --id ID --peers ID=HOST:PORT,... --api HOST:PORT --data-dir DIR
+                         [--peer-bind HOST:PORT] [--api-peers ID=HOST:PORT,...] [--snapshot-entries N]
+                         [--watch-history N] [--bookmark-seconds N] [--node-grace-seconds N]
+            """),
+        (["agent"], """
+            bosun agent --name NODE --masters URL,... [--data-dir DIR] [--address IP|NAME] [--port N]
+                        [--capacity cpu=2,memory=4Gi,pods=110] [--labels K=V,...] [--taints K[=V]:EFFECT,...]
+                        [--lease-seconds 1] [--backoff-seconds 10] [--runtime process|docker]
+                        [--docker-socket /var/run/docker.sock] [--docker-network bridge]
+            """),
+        (["up"], "bosun up [--master-count 1|3|5] [--agents 2] [--data-dir DIR] [--api-port 8080] [--peer-port 9080] [--agent-port 10251]"),
+        (["stop", "start"], "bosun stop|start master|agent N [--data-dir DIR]"),
+        (["apply", "create"], "bosun apply|create -f FILE|DIR|- [-n NS]"),
+        (["get"], "bosun get TYPE[,TYPE...] [NAME...] [-o wide|json|yaml|name] [-l SELECTOR] [--field-selector F] [-n NS | -A] [-w]"),
+        (["describe"], "bosun describe TYPE NAME [-n NS]"),
+        (["delete"], "bosun delete (-f FILE | TYPE NAME... | TYPE/NAME) [-n NS] [--ignore-not-found]"),
+        (["scale"], "bosun scale deployment NAME --replicas N [-n NS]"),
+        (["logs"], "bosun logs POD [-c CONTAINER] [-f] [--tail N] [-p] [-n NS]"),
+        (["cluster"], "bosun cluster status"),
+        (["version"], "bosun version"),
+    ]
+
+    static let footer = """
         Every master and agent flag can also come from the environment: --data-dir from BOSUN_DATA_DIR, and so on.
         The other commands reach the masters named by --masters URL,... or BOSUN_MASTERS, else those in
         .bosun/cluster.json (written by bosun up), else http://127.0.0.1:8080; each moves to the next
-        master when one does not answer. Exit status: 0 done, 1 refused by the server, 2 usage error.
+        master when one does not answer, for up to --retry-seconds (10). Global flags (--masters,
+        --data-dir, --retry-seconds, -n) go before or after the command.
+        Exit status: 0 done, 1 refused by the server, 2 usage error.
         """
+
+    /// The usage of every command.
+    static var usage: String {
+        "usage: " + synopses.map { $0.text.replacingNewlines(indent: "       ") }.joined(separator: "\n       ") + "\n" + footer
+    }
+
+    /// The usage of `command` alone, or of all when it is not one.
+    static func usage(of command: String) -> String {
+        guard let synopsis = synopses.first(where: { $0.commands.contains(command) }) else { return usage }
+        return "usage: " + synopsis.text.replacingNewlines(indent: "       ") + "\n(bosun help prints every command)"
+    }
+
+    static var commands: [String] { synopses.flatMap(\.commands) + ["help"] }
+
+    /// Flags of the client commands that take a value, moved from before the command to after it.
+    static let globalValueFlags: Set<String> = ["--masters", "--data-dir", "--retry-seconds", "-n", "--namespace"]
+
+    /// The command and its arguments, with global flags typed before the command moved after it
+    /// (`bosun --masters URL get pods`).
+    static func splitCommand(_ words: [String]) -> (command: String, arguments: [String]) {
+        var rest = words
+        var leading: [String] = []
+        while let first = rest.first, first.hasPrefix("-"), !["-h", "--help", "--version"].contains(first) {
+            leading.append(rest.removeFirst())
+            if globalValueFlags.contains(first), !rest.isEmpty { leading.append(rest.removeFirst()) }
+        }
+        let command = rest.isEmpty ? "" : rest.removeFirst()
+        return (command, rest + leading)
+    }
+
+    /// "unknown command 'aply'; did you mean 'apply'?"
+    static func unknown(_ what: String, _ word: String, among known: [String]) -> String {
+        let close = known.map { ($0, editDistance($0, word)) }.filter { $0.1 <= 2 }.min { $0.1 < $1.1 }
+        return "unknown \(what) '\(word)'" + (close.map { "; did you mean '\($0.0)'?" } ?? "")
+    }
+
+    /// Levenshtein distance.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var row = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var previous = row[0]
+            row[0] = i
+            for j in stride(from: 1, through: b.count, by: 1) {
+                let current = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                previous = current
+            }
+        }
+        return row[b.count]
+    }
 
     static func main() {
         signal(SIGPIPE, SIG_IGN)
@@ -42,20 +105,25 @@ struct Bosun {
         sigaddset(&unblock, SIGTERM)
         sigaddset(&unblock, SIGINT)
         sigprocmask(SIG_UNBLOCK, &unblock, nil)
-        var arguments = Array(CommandLine.arguments.dropFirst())
-        let command = arguments.isEmpty ? "" : arguments.removeFirst()
+        let (command, arguments) = splitCommand(Array(CommandLine.arguments.dropFirst()))
+        if commands.contains(command), command != "help", arguments.contains(where: { $0 == "--help" || $0 == "-h" }) {
+            print(usage(of: command))
+            exit(0)
+        }
         do {
             switch command {
             case "master": try runMaster(arguments)
             case "agent": try AgentCommand.run(arguments, environment: environment())
             case "up": try LocalCluster.run(arguments)
+            case "stop", "start": try LocalCluster.control(command, arguments, environment: environment())
             case "apply", "create", "delete", "get", "describe", "scale", "logs", "cluster":
                 exit(try ClientCommands.run(command, arguments, environment: environment()))
-            case "help", "--help", "-h": print(usage)
-            default: throw Flags.UsageError(message: command.isEmpty ? "say what to run" : "unknown command '\(command)'")
+            case "version", "--version": exit(try ClientCommands.run("version", arguments, environment: environment()))
+            case "help", "--help", "-h": print(arguments.first.map { usage(of: $0) } ?? usage)
+            default: throw Flags.UsageError(message: command.isEmpty ? "say what to run" : unknown("command", command, among: commands))
             }
         } catch let error as Flags.UsageError {
-            fail("bosun: \(error)\n\(usage)", status: 2)
+            fail("bosun: \(error)\n\(usage(of: command))", status: 2)
         } catch let error as CommandFailure {
             fail(error.message, status: error.status)
         } catch {
@@ -131,5 +199,12 @@ struct Bosun {
                 loop.stop()
             }
         }
+    }
+}
+
+extension String {
+    /// The text with `indent` after each newline (a multi-line synopsis under "usage: ").
+    func replacingNewlines(indent: String) -> String {
+        split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\n" + indent)
     }
 }

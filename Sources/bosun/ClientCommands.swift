@@ -12,7 +12,7 @@ struct ClientCommands {
         .init(name: "selector", short: "l", takesValue: true), .init(name: "field-selector", short: nil, takesValue: true),
         .init(name: "watch", short: "w", takesValue: false), .init(name: "replicas", short: nil, takesValue: true),
         .init(name: "masters", short: nil, takesValue: true), .init(name: "ignore-not-found", short: nil, takesValue: false),
-        .init(name: "data-dir", short: nil, takesValue: true),
+        .init(name: "data-dir", short: nil, takesValue: true), .init(name: "retry-seconds", short: nil, takesValue: true),
     ]
 
     /// `logs` takes kubectl's flags for it: there `-f` follows.
@@ -20,7 +20,7 @@ struct ClientCommands {
         .init(name: "follow", short: "f", takesValue: false), .init(name: "container", short: "c", takesValue: true),
         .init(name: "tail", short: nil, takesValue: true), .init(name: "previous", short: "p", takesValue: false),
         .init(name: "namespace", short: "n", takesValue: true), .init(name: "masters", short: nil, takesValue: true),
-        .init(name: "data-dir", short: nil, takesValue: true),
+        .init(name: "data-dir", short: nil, takesValue: true), .init(name: "retry-seconds", short: nil, takesValue: true),
     ]
 
     let arguments: CommandLineArguments
@@ -36,7 +36,11 @@ struct ClientCommands {
             masters = APIClient.localMasters(dataDir: arguments.value("data-dir") ?? environment["BOSUN_DATA_DIR"] ?? ".bosun")
                 ?? [APIClient.Endpoint(host: "127.0.0.1", port: 8080)]
         }
-        client = APIClient(masters: masters)
+        let retryText = arguments.value("retry-seconds") ?? environment["BOSUN_RETRY_SECONDS"] ?? "10"
+        guard let retrySeconds = Int(retryText), (0...3600).contains(retrySeconds) else {
+            throw Flags.UsageError(message: "--retry-seconds: '\(retryText)' must be a number in 0...3600")
+        }
+        client = APIClient(masters: masters, retrySeconds: retrySeconds)
         namespace = arguments.value("namespace") ?? "default"
     }
 
@@ -51,7 +55,11 @@ struct ClientCommands {
         case "delete": return try commands.delete(positional)
         case "get":
             guard let type = positional.first else { throw Flags.UsageError(message: "get needs a resource type, e.g. bosun get pods") }
-            if type == "all", positional.count == 1 { return try commands.getAll() }
+            if type == "all", positional.count == 1 { return try commands.getTables(ResourceType.all.filter { $0.categories.contains("all") }) }
+            if type.contains(",") {
+                guard positional.count == 1 else { throw Flags.UsageError(message: "get of several types takes no names: bosun get TYPE,TYPE") }
+                return try commands.getTables(try type.split(separator: ",").map { name throws(CommandFailure) in try resolve(String(name)) })
+            }
             return try commands.get(try resolve(type), names: Array(positional.dropFirst()))
         case "describe":
             guard positional.count == 2 else { throw Flags.UsageError(message: "describe needs a resource type and a name") }
@@ -73,13 +81,20 @@ struct ClientCommands {
         case "cluster":
             guard positional == ["status"] else { throw Flags.UsageError(message: "cluster takes one subcommand: status") }
             return try commands.clusterStatus()
+        case "version":
+            guard positional.isEmpty else { throw Flags.UsageError(message: "version takes no arguments") }
+            return try commands.version()
         default:
             throw Flags.UsageError(message: "unknown command '\(command)'")
         }
     }
 
     static func resolve(_ name: String) throws(CommandFailure) -> ResourceType {
-        guard let type = ResourceType.named(name) else { throw CommandFailure(message: "error: the server doesn't have a resource type \"\(name)\"") }
+        guard let type = ResourceType.named(name) else {
+            let known = ResourceType.all.flatMap { [$0.plural, $0.singular] + $0.shortNames }
+            let hint = Bosun.unknown("resource type", name, among: known).split(separator: ";").dropFirst().first.map { ";" + $0 } ?? ""
+            throw CommandFailure(message: "error: the server doesn't have a resource type \"\(name)\"\(hint)")
+        }
         return type
     }
 
@@ -105,6 +120,7 @@ struct ClientCommands {
 
     func applyOrCreate(_ files: [String], apply: Bool) throws -> Int32 {
         let objects = try Manifests.read(files, defaultNamespace: namespace)
+        guard !objects.isEmpty else { throw CommandFailure(message: "error: no objects passed to \(apply ? "apply" : "create")") }
         var status: Int32 = 0
         for object in objects {
             do {
@@ -124,18 +140,24 @@ struct ClientCommands {
     }
 
     /// Create, or patch with the three-way strategic merge `kubectl apply` computes; nothing is
-    /// sent when the patch would change nothing.
+    /// sent when the patch would change nothing. The last-applied annotation is written as
+    /// kubectl writes it (compact JSON with sorted keys, `annotations` kept even when empty, a
+    /// final newline), and one that says the same as ours is left as it is, so that either tool
+    /// finds the other's apply unchanged.
     func apply(_ object: Manifests.Object) throws(CommandFailure) -> String {
         var desired = object.body
         desired[path: ["metadata", "annotations", ApplyPatch.annotation]] = nil
+        if desired[path: ["metadata", "annotations"]] == nil { desired[path: ["metadata", "annotations"]] = .object([:]) }
         var withAnnotation = desired
-        withAnnotation[path: ["metadata", "annotations", ApplyPatch.annotation]] = .string(desired.text)
+        withAnnotation[path: ["metadata", "annotations", ApplyPatch.annotation]] = .string(desired.text + "\n")
         let path = object.type.objectPath(object.namespace, object.name)
         let response = try client.send("GET", path)
         if response.status == 404 { return try create(object, body: withAnnotation) }
         let live = try? JSONParser.parse(response.body)
         guard response.status == 200, let live else { throw APIClient.refusal(response, try? JSONParser.parse(response.body)) }
-        let last = live[path: ["metadata", "annotations", ApplyPatch.annotation]]?.stringValue.flatMap { try? JSONParser.parse($0) }
+        let lastText = live[path: ["metadata", "annotations", ApplyPatch.annotation]]?.stringValue
+        let last = lastText.flatMap { try? JSONParser.parse($0) }
+        if let lastText, last == desired { withAnnotation[path: ["metadata", "annotations", ApplyPatch.annotation]] = .string(lastText) }
         let patch = ApplyPatch.patch(lastApplied: last, desired: withAnnotation, schema: object.type.schema)
         if let patched = try? Patch.apply(.strategic, patch, to: live, schema: object.type.schema), patched == live { return "unchanged" }
         _ = try client.json("PATCH", path + "?fieldValidation=Strict", body: patch, contentType: Patch.Format.strategic.rawValue)
@@ -229,14 +251,24 @@ struct ClientCommands {
             version = table[path: ["metadata", "resourceVersion"]]?.stringValue ?? "0"
             lines = printer.lines(table, header: true)
         } else {
-            for (i, name) in names.enumerated() {
-                let table = try client.json("GET", type.objectPath(ns, name), accept: Self.tableAccept)
-                lines += printer.lines(table, header: i == 0)
+            // As kubectl: the rows found, and a NotFound (exit 1) for each name that is not.
+            var missing: [CommandFailure] = []
+            for name in names {
+                do {
+                    let table = try client.json("GET", type.objectPath(ns, name), accept: Self.tableAccept)
+                    lines += printer.lines(table, header: lines.isEmpty)
+                } catch {
+                    missing.append(error)
+                }
             }
+            if !lines.isEmpty { Self.out(printer.format(lines)) }
+            missing.forEach { Self.err($0.message + "\n") }
+            if !missing.isEmpty { return 1 }
+            lines = []
         }
         if lines.count <= 1 && names.isEmpty {
             Self.err(ns.map { "No resources found in \($0) namespace.\n" } ?? "No resources found\n")
-        } else {
+        } else if names.isEmpty {
             Self.out(printer.format(lines))
         }
         guard arguments.isSet("watch") else { return 0 }
@@ -251,11 +283,12 @@ struct ClientCommands {
         return 0
     }
 
-    /// `get all`: one table per type in the `all` category, names prefixed with the type.
-    func getAll() throws -> Int32 {
+    /// `get all` (the types of the `all` category) and `get TYPE,TYPE`: one table per type with
+    /// rows, names prefixed with the type.
+    func getTables(_ types: [ResourceType]) throws -> Int32 {
         let allNamespaces = arguments.isSet("all-namespaces")
         var sections: [String] = []
-        for type in ResourceType.all where type.categories.contains("all") {
+        for type in types {
             let ns = allNamespaces ? nil : namespace
             var table = try client.json("GET", type.collectionPath(ns) + query(watch: false, resourceVersion: nil), accept: Self.tableAccept)
             guard var rows = table["rows"]?.arrayValue, !rows.isEmpty else { continue }
@@ -273,6 +306,14 @@ struct ClientCommands {
         } else {
             Self.out(sections.joined(separator: "\n"))
         }
+        return 0
+    }
+
+    /// `version`: this binary's version and the server's, as kubectl prints them.
+    func version() throws -> Int32 {
+        Self.out("Client Version: \(Discovery.version["gitVersion"]?.stringValue ?? "")\n")
+        let server = try client.json("GET", "/version")
+        Self.out("Server Version: \(server["gitVersion"]?.stringValue ?? "unknown")\n")
         return 0
     }
 

@@ -35,6 +35,32 @@ struct CLITests {
         }
     }
 
+    /// `bosun apply` in a loop across `kill -9` of the leader: every one succeeds, the one sent
+    /// into the election waiting it out; `get` of several types and names behaves as kubectl's.
+    @Test func applyRidesThroughKillOfTheLeader() throws {
+        let binary = try ClusterTests.binary()
+        let cluster = ClusterProcess(binary: binary, count: 3)
+        cluster.startAll()
+        let leader = try #require(cluster.leader(among: [1, 2, 3]))
+        #expect(ClusterTests.timeToWrite(cluster, ids: [1, 2, 3], name: "ready") != nil)
+        // The leader first: the CLI starts with the master that is about to die.
+        let order = [leader] + [1, 2, 3].filter { $0 != leader }
+        let cli = CLI(binary: binary, masters: order.map { "http://127.0.0.1:\(cluster.port($0))" }.joined(separator: ","), dir: cluster.root)
+        for k in 0..<12 {
+            if k == 4 { cluster.signal(leader, SIGKILL) }
+            let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ride-\(k)\ndata:\n  k: v\n"
+            let applied = try cli.run(["apply", "-f", "-"], stdin: manifest)
+            #expect(applied.status == 0 && applied.out == "configmap/ride-\(k) created\n", "apply \(k): \(applied)")
+        }
+        let several = try cli.run(["get", "cm,ns"])
+        #expect(several.status == 0 && several.out.contains("configmap/ride-11") && several.out.contains("namespace/default"), "\(several)")
+        let some = try cli.run(["get", "cm", "ride-0", "missing", "ride-1"])
+        #expect(some.status == 1 && some.out.contains("ride-0") && some.out.contains("ride-1"), "\(some)")
+        #expect(some.err.contains(#"configmaps "missing" not found"#), "\(some)")
+        let empty = try cli.run(["apply", "-f", "-"], stdin: "# nothing here\n")
+        #expect(empty.status == 1 && empty.err.contains("error: no objects passed to apply"), "\(empty)")
+    }
+
     @Test func cliCommandsAndFailover() throws {
         let binary = try ClusterTests.binary()
         let cluster = ClusterProcess(binary: binary, count: 3)

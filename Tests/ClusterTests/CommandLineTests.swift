@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Master
 import Testing
 
 /// The `bosun` command line as a user meets it: bad flags exit 2 with a message; a corrupt
@@ -39,7 +40,8 @@ struct CommandLineTests {
         (["master", "--id", "1", "--peers", "1=nohostport", "--api", "127.0.0.1:2", "--data-dir", "/tmp/x"], "is not HOST:PORT"),
         (["master", "--id", "1", "--peers", "1=127.0.0.1:1", "--api", "127.0.0.1:2", "--data-dir", "/tmp/x", "--node-grace-seconds", "0"],
          "--node-grace-seconds: '0' must be a number in 1...3600"),
-        (["up", "--masters", "4"], "--masters must be 1, 3 or 5"),
+        (["up", "--master-count", "4"], "--master-count must be 1, 3 or 5"),
+        (["up", "--masters", "3"], "unknown flag --masters"),
         (["agent", "--name", "n1"], "--masters is required"),
         (["agent", "--name", "N_1", "--masters", "127.0.0.1:1"], "--name: 'N_1' is not a valid node name"),
         (["agent", "--name", "n1", "--masters", "nohost"], "--masters: 'nohost' is not"),
@@ -58,6 +60,43 @@ struct CommandLineTests {
         #expect(status == 2)
         #expect(output.contains(message), "\(output)")
         #expect(output.contains("usage:"))
+    }
+
+    /// `--help` (and `-h`) on every command prints that command's usage and exits 0; `help CMD` too.
+    @Test(arguments: ["master", "agent", "up", "stop", "apply", "create", "get", "describe", "delete", "scale", "logs", "cluster", "version"])
+    func helpOnEveryCommand(command: String) throws {
+        for words in [[command, "--help"], [command, "-h"], ["help", command]] {
+            let (status, output) = try Self.run(words)
+            #expect(status == 0, "\(words): \(output)")
+            #expect(output.contains("usage: bosun \(command)") || output.contains("usage: bosun \(command == "create" ? "apply|create" : command == "stop" ? "stop|start" : command)"), "\(words): \(output)")
+        }
+    }
+
+    /// A usage error prints the typed command's usage, not all of them; a near miss is named.
+    @Test func usageErrorsAreAboutTheTypedCommand() throws {
+        let (status, output) = try Self.run(["scale", "deployment", "web"])
+        #expect(status == 2 && output.contains("usage: bosun scale") && !output.contains("bosun master"), "\(output)")
+        let typo = try Self.run(["aply", "-f", "x.yaml"])
+        #expect(typo.status == 2 && typo.output.contains("unknown command 'aply'; did you mean 'apply'?"), "\(typo.output)")
+        let kind = try Self.run(["get", "deploymnets", "--masters", "127.0.0.1:1", "--retry-seconds", "0"])
+        #expect(kind.status == 1 && kind.output.contains("did you mean 'deployments'?"), "\(kind.output)")
+    }
+
+    /// Global flags may come before the command; a master that never answers is reported in
+    /// words once the retry time is over.
+    @Test func globalFlagsBeforeTheCommandAndNoMasterInWords() throws {
+        let start = Self.monotonicNow()
+        let (status, output) = try Self.run(["--masters", "http://127.0.0.1:1", "--retry-seconds", "1", "get", "configmaps"])
+        let elapsed = Self.monotonicNow() - start
+        #expect(status == 1, "\(output)")
+        #expect(output.contains("no master answered within 1 s: 127.0.0.1:1 did not answer (cannot connect to 127.0.0.1:1: Connection refused)"), "\(output)")
+        #expect(elapsed >= 0.9 && elapsed < 5, "retried for the time given: \(elapsed) s")
+    }
+
+    static func monotonicNow() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
     /// Flags also come from the environment.
@@ -147,6 +186,70 @@ struct LocalClusterTests {
         let list = HTTPTestClient.request("GET", port: apiBase + 1, path: "/api/v1/namespaces/default/configmaps")
         #expect(list?.body.contains(#""name":"kept""#) == true)
         #expect(stop(second))
+    }
+
+    /// `bosun up` supervises: a master killed with -9 is started again (a new pid in
+    /// cluster.json); `bosun stop master 2` keeps one down until `bosun start master 2`; a second
+    /// `bosun up` on the same data is refused before it touches anything; the kubeconfig it
+    /// writes serves kubectl.
+    @Test func upSupervisesRefusesASecondUpAndWritesAKubeconfig() throws {
+        let binary = try #require(ClusterProcess.findBinary(), "run `swift build` first")
+        var template = Array("/tmp/bosun-up-XXXXXX".utf8CString)
+        let root = String(cString: template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }!)
+        defer { _ = system("rm -rf '\(root)'") }
+        let apiBase = ClusterProcess.freePortBlock()
+        let args = ["up", "--data-dir", root, "--api-port", "\(apiBase)", "--peer-port", "\(apiBase + 10)", "--agents", "0"]
+        let up = ClusterProcess.spawn([binary] + args, log: root + "/up.log")
+        defer {
+            kill(up, SIGINT)
+            waitpid(up, nil, 0)
+        }
+        func cluster() -> JSON? { (try? readText(root + "/cluster.json")).flatMap { try? JSONParser.parse($0) } }
+        func pid(ofMaster id: Int) -> Int? { cluster()?["members"]?.arrayValue?.first { $0["id"]?.intValue == id }?["pid"]?.intValue }
+        func ready(_ id: Int) -> Bool { HTTPTestClient.request("GET", port: apiBase + UInt16(id - 1), path: "/readyz", timeoutMs: 500)?.status == 200 }
+        func waitFor(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+            for _ in 0..<Int(seconds * 10) {
+                if condition() { return true }
+                usleep(100_000)
+            }
+            return condition()
+        }
+        #expect(waitFor(15) { (1...3).allSatisfy(ready) && cluster()?["leader"]?.intValue != nil })
+
+        // A second `bosun up` on the same data: refused at once, and the running cluster untouched.
+        let before = cluster()
+        let (status, output) = try CommandLineTests.run(args)
+        #expect(status == 1 && output.contains("a cluster already runs on \(root)") && output.contains("pid \(up)"), "\(output)")
+        #expect(cluster()?["members"] == before?["members"])
+
+        // kill -9 of master 1: back with a new pid after about a second, and serving.
+        let first = try #require(pid(ofMaster: 1))
+        kill(pid_t(first), SIGKILL)
+        #expect(waitFor(10) { (pid(ofMaster: 1) ?? first) != first && ready(1) }, "master 1 was not started again")
+        #expect((try readText(root + "/up.log")).contains("master 1 (pid \(first)) exited (signal 9); starting it again in 1 s"))
+
+        // Kept down on purpose, then brought back.
+        let stopped = try CommandLineTests.run(["stop", "master", "2", "--data-dir", root])
+        #expect(stopped.status == 0, "\(stopped.output)")
+        #expect(waitFor(5) { pid(ofMaster: 2) == nil && !ready(2) })
+        usleep(2_500_000)
+        #expect(pid(ofMaster: 2) == nil && !ready(2), "a master stopped with bosun stop stays down")
+        let started = try CommandLineTests.run(["start", "master", "2", "--data-dir", root])
+        #expect(started.status == 0, "\(started.output)")
+        #expect(waitFor(10) { pid(ofMaster: 2) != nil && ready(2) })
+
+        // kubectl with the kubeconfig, no --server.
+        let kubectl = try #require(KubectlTests.findOnPath("kubectl"))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: kubectl)
+        process.arguments = ["--kubeconfig", root + "/kubeconfig", "--cache-dir", root + "/kubectl-cache", "get", "namespaces", "-o", "name"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0 && text.contains("namespace/default"), "\(text)")
     }
 
     func readText(_ path: String) throws -> String {

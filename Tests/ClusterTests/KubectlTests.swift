@@ -152,4 +152,31 @@ struct KubectlTests {
         let all = try k.run(["get", "all"])
         #expect(all.output.contains("deployment.apps/web"), "\(all.output)")
     }
+
+    /// `kubectl apply` then `bosun apply` of the same unchanged file is `unchanged`, and the other
+    /// way round: both write the last-applied annotation the same way.
+    @Test func kubectlAndBosunApplyAgreeOnUnchanged() throws {
+        let binary = try #require(Self.findOnPath("kubectl"), "kubectl is not on PATH")
+        let cluster = ClusterProcess(binary: try ClusterTests.binary(), count: 1)
+        cluster.startAll()
+        #expect(ClusterTests.timeToWrite(cluster, ids: [1], name: "ready") != nil)
+        let server = "http://127.0.0.1:\(cluster.port(1))"
+        let k = Kubectl(binary: binary, server: server, cacheDir: cluster.root + "/kubectl")
+        let bosun = CLITests.CLI(binary: try ClusterTests.binary(), masters: server, dir: cluster.root)
+        let files = cluster.root + "/manifests"
+        mkdir(files, 0o755)
+        try Self.deployment.write(toFile: files + "/web.yaml", atomically: true, encoding: .utf8)
+        try "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n  size: \"3\"\n"
+            .write(toFile: files + "/settings.yaml", atomically: true, encoding: .utf8)
+
+        let byKubectl = try k.run(["apply", "-f", files + "/web.yaml"])
+        #expect(byKubectl.output.contains("deployment.apps/web created"), "\(byKubectl.output)")
+        let thenBosun = try bosun.run(["apply", "-f", files + "/web.yaml"])
+        #expect(thenBosun.status == 0 && thenBosun.out.contains("unchanged"), "\(thenBosun)")
+
+        let byBosun = try bosun.run(["apply", "-f", files + "/settings.yaml"])
+        #expect(byBosun.out.contains("created"), "\(byBosun)")
+        let thenKubectl = try k.run(["apply", "-f", files + "/settings.yaml"])
+        #expect(thenKubectl.output.contains("configmap/settings unchanged"), "\(thenKubectl.output)")
+    }
 }
