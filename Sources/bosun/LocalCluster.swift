@@ -65,7 +65,7 @@ enum LocalCluster {
         for id in ids { Bosun.say("master \(id): http://127.0.0.1:\(apiPort + id - 1)") }
         if agentCount > 0 { Bosun.say("agents: \((1...agentCount).map { "node-\($0)" }.joined(separator: ", ")) (their containers are processes under \(dataDir)/agent-N)") }
         try writeKubeconfig(dataDir, apiPort: apiPort, count: count)
-        Bosun.say("kubectl: kubectl --kubeconfig \(dataDir)/kubeconfig get all   (--context bosun-2 reaches master 2, if master 1 is down)")
+        Bosun.say("kubectl: kubectl --kubeconfig \(dataDir)/kubeconfig get all" + (count > 1 ? "   (--context bosun-2 reaches master 2, if master 1 is down)" : ""))
         var leader: Int?
         writeClusterFile(dataDir, members, leader: leader, apiPort: apiPort, peerPort: peerPort)
         Bosun.say("cluster: \(dataDir)/cluster.json; a member that dies comes back; bosun stop|start master|agent N; Ctrl-C stops all")

@@ -61,6 +61,34 @@ struct CLITests {
         #expect(empty.status == 1 && empty.err.contains("error: no objects passed to apply"), "\(empty)")
     }
 
+    /// `get -w` whose every master stops (cleanly, ending the stream) keeps trying for
+    /// `--retry-seconds`, then exits 1 saying so; before, it exited 0 as if the watch were done.
+    @Test func watchFailsLoudlyWhenEveryMasterStops() throws {
+        let binary = try ClusterTests.binary()
+        let cluster = ClusterProcess(binary: binary, count: 1)
+        cluster.startAll()
+        #expect(ClusterTests.timeToWrite(cluster, ids: [1], name: "watched") != nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["get", "configmaps", "-w", "--retry-seconds", "2"]
+        process.environment = ["BOSUN_MASTERS": "http://127.0.0.1:\(cluster.port(1))"]
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        usleep(1_000_000)
+        cluster.signal(1, SIGTERM)
+        let stoppedAt = Date()
+        let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let waited = Date().timeIntervalSince(stoppedAt)
+        #expect(process.terminationStatus == 1, "\(errText)")
+        #expect(errText.contains("no master answered within 2 s"), "\(errText)")
+        #expect(waited >= 1.5 && waited < 10, "kept trying for the retry time: \(waited) s")
+        #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("watched"))
+    }
+
     @Test func cliCommandsAndFailover() throws {
         let binary = try ClusterTests.binary()
         let cluster = ClusterProcess(binary: binary, count: 3)
