@@ -3,7 +3,8 @@
 #   bash scripts/fuzz.sh [SECONDS] [TARGET...]   (default: 30 s each, every target)
 # Builds one libFuzzer binary (-sanitize=fuzzer,address) from scripts/fuzz/FuzzTargets.swift and the
 # sources of Raft, Store, Master and the HTTP parser compiled as one module, then runs each target
-# for SECONDS with a corpus in .build/fuzz/corpus/TARGET, seeded from the tests' manifests. Exits
+# for SECONDS with a corpus in .build/fuzz/corpus/TARGET, seeded from the tests' manifests, and
+# the format's dictionary (scripts/fuzz/TARGET.dict) where there is one. Exits
 # non-zero on any crash, on an input that runs longer than 2 s, or past 2 GiB of memory; the
 # input that did it is kept in .build/fuzz/ (replay: FUZZ_TARGET=T .build/fuzz/fuzz FILE).
 set -euo pipefail
@@ -39,8 +40,10 @@ for target in "${targets[@]}"; do
     selectors) printf 'app in (web,db),!canary,tier!=x' > "$corpus/labels" ;;
   esac
   log="$work/$target.log"
+  dict=()
+  [ -f "scripts/fuzz/$target.dict" ] && dict=(-dict="scripts/fuzz/$target.dict")
   echo "fuzz $target for ${seconds}s"
-  if FUZZ_TARGET=$target "$work/fuzz" -max_total_time="$seconds" -timeout=2 -rss_limit_mb=2048 \
+  if FUZZ_TARGET=$target "$work/fuzz" -max_total_time="$seconds" -timeout=2 -rss_limit_mb=2048 "${dict[@]}" \
       -artifact_prefix="$work/$target-" -print_final_stats=1 "$corpus" >"$log" 2>&1; then
     grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' "$log" | tr '\n' ' '
     echo "$(grep -oE "cov: [0-9]+" "$log" | tail -1)"

@@ -188,3 +188,23 @@ extension JSON {
         return out
     }
 }
+
+extension JSON {
+    /// Runs `body` on an object's fields in place (nil when this is not an object). The value is
+    /// set aside meanwhile so that the fields are referenced once and change without a copy: a
+    /// `switch` binding would keep a second reference, and every change would copy them all.
+    public mutating func withFields<R>(_ body: (inout [String: JSON]) throws(APIError) -> R) throws(APIError) -> R? {
+        guard case .object(var fields) = self else { return nil }
+        self = .null
+        defer { self = .object(fields) }
+        return try body(&fields)
+    }
+
+    /// The same for an array's items.
+    public mutating func withItems<R>(_ body: (inout [JSON]) throws(APIError) -> R) throws(APIError) -> R? {
+        guard case .array(var items) = self else { return nil }
+        self = .null
+        defer { self = .array(items) }
+        return try body(&items)
+    }
+}

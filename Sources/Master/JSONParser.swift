@@ -173,6 +173,11 @@ public struct JSONParser {
         while true {
             guard let b = current else { throw failure("unterminated string") }
             if b == UInt8(ascii: "\"") {
+                if out.isEmpty {  // no escapes: straight from the input, with no copy in between
+                    guard let text = String(validating: bytes[runStart..<position], as: UTF8.self) else { throw failure("invalid UTF-8 in a string") }
+                    position += 1
+                    return text
+                }
                 out.append(contentsOf: bytes[runStart..<position])
                 position += 1
                 break

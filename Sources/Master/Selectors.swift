@@ -30,10 +30,19 @@ public struct LabelSelector: Equatable, Sendable {
         }
     }
 
+    /// The most requirements one selector may hold: a list evaluates each on every object, on the
+    /// event loop, so a request line of a thousand requirements over thousands of objects held it
+    /// for most of a second. Real selectors hold a handful.
+    public static let maxRequirements = 100
+
     /// Parses the text form; the error names what is wrong and where.
     public init(parsing text: String) throws(APIError) {
         var requirements: [Requirement] = []
-        for clause in try LabelSelector.splitClauses(text) {
+        let clauses = try LabelSelector.splitClauses(text)
+        guard clauses.count <= Self.maxRequirements else {
+            throw .badRequest("a label selector may hold at most \(Self.maxRequirements) requirements, not \(clauses.count)")
+        }
+        for clause in clauses {
             requirements.append(try LabelSelector.requirement(clause, in: text))
         }
         self.requirements = requirements

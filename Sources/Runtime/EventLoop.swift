@@ -22,6 +22,10 @@ public final class EventLoop {
     private var timerBodies: [UInt64: () -> Void] = [:]
     private var nextTimerID: UInt64 = 1
     private var running = false
+    /// How long each callback held the loop (nothing else runs meanwhile: no tick, no other
+    /// request), and the longest hold: what `/metrics` shows as `bosun_loop_hold_seconds`.
+    public private(set) var holds = Histogram(bounds: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1])
+    public private(set) var longestHoldNs: UInt64 = 0
 
     public init() throws(IOFailure) {
         let fd = csystem_epoll_create()
@@ -104,18 +108,28 @@ public final class EventLoop {
                 let fd = Int32(truncatingIfNeeded: tokens[k])
                 guard let handler = handlers[fd] else { continue }
                 let e = events[k]
+                let start = EventLoop.nowNs()
                 handler(e & csystem_EPOLLIN != 0, e & csystem_EPOLLOUT != 0, e & (csystem_EPOLLHUP | csystem_EPOLLERR | csystem_EPOLLRDHUP) != 0)
+                recordHold(since: start)
             }
             let now = EventLoop.nowNs()
             while running, let first = timers.first, first.deadlineNs <= now {
                 timers.removeFirst()
+                let start = EventLoop.nowNs()
                 if let body = timerBodies.removeValue(forKey: first.id) { body() }
+                recordHold(since: start)
             }
         }
     }
 
     public func stop() {
         running = false
+    }
+
+    private func recordHold(since start: UInt64) {
+        let heldNs = EventLoop.nowNs() - start
+        longestHoldNs = max(longestHoldNs, heldNs)
+        holds.observe(seconds: Double(heldNs) / 1e9)
     }
 }
 

@@ -205,6 +205,9 @@ public final class MasterServer {
         lines += gauge("bosun_snapshots_installed_total", "counter", "Snapshots installed from a leader.", "\(driver.snapshotsInstalled)")
         lines += gauge("bosun_peer_messages_dropped_total", "counter", "Raft messages dropped for a peer that was down or too slow.", "\(driver.transport.stats.droppedMessages)")
         lines += gauge("bosun_peer_connect_failures_total", "counter", "Failed dials to peers.", "\(driver.transport.stats.connectFailures)")
+        lines += APIMetrics.help("bosun_loop_hold_seconds", "histogram", "How long each callback held the event loop (a request, a timer, a peer's bytes).")
+        lines += loop.holds.lines("bosun_loop_hold_seconds", labels: "")
+        lines += gauge("bosun_loop_longest_hold_seconds", "gauge", "The longest any callback held the event loop.", "\(Double(loop.longestHoldNs) / 1e9)")
         lines += gauge("bosun_watches", "gauge", "Open watches.", "\(core.watchCount)")
         lines += gauge("bosun_watch_history_events", "gauge", "Changes kept for watches to resume from.", "\(core.historyCount)")
         return lines.joined(separator: "\n") + "\n"

@@ -24,6 +24,15 @@ struct SelectorTests {
         #expect(throws: APIError.self) { try LabelSelector(parsing: text) }
     }
 
+    /// A selector's size is bounded: its requirements are evaluated on every object of a list.
+    @Test func labelSelectorsHoldAtMostAHundredRequirements() throws {
+        let hundred = (0..<100).map { "l\($0)!=v" }.joined(separator: ",")
+        #expect(try LabelSelector(parsing: hundred).matches([:]))
+        #expect(throws: APIError.badRequest("a label selector may hold at most 100 requirements, not 101")) {
+            try LabelSelector(parsing: hundred + ",x=y")
+        }
+    }
+
     @Test func fieldSelectors() throws {
         let pod: JSON = ["metadata": ["name": "a", "namespace": "default"], "spec": ["nodeName": "n1"], "status": ["phase": "Running"]]
         #expect(try FieldSelector(parsing: "metadata.name=a,status.phase!=Pending", for: .pods).matches(pod))
