@@ -23,6 +23,12 @@ struct SimNode {
     /// Where the answer to each request the core holds goes.
     var routes: [MasterCore.RequestID: Route] = [:]
     var nextRequestID: MasterCore.RequestID = 1
+    /// The requests that are watches: any other answer the core streams (a list read in steps) is
+    /// collected here and delivered whole, as an HTTP client reads a chunked body.
+    var watchRequests: Set<MasterCore.RequestID> = []
+    var collecting: [MasterCore.RequestID: HTTPResponse] = [:]
+    /// Whether a `.continueWork` is on its way (the core has work it does in steps).
+    var workScheduled = false
 
     /// Where an answer goes: to whoever asked, through the follower that forwarded the request, or
     /// as a watch stream to a watcher.
@@ -62,6 +68,8 @@ enum SimEvent {
     case deliver(Message)
     case persisted(node: Int, incarnation: Int, token: UInt64)
     case snapshotWritten(node: Int, incarnation: Int, SnapshotMetadata, [UInt8])
+    /// The driver's loop comes back to a core that has work left to do in steps.
+    case continueWork(node: Int, incarnation: Int)
     case request(node: Int, Asker, attempt: UInt64, HTTPRequest)
     /// A follower's forward of a request reaches the leader.
     case forwarded(node: Int, from: Int, incarnation: Int, Asker, attempt: UInt64, HTTPRequest)
@@ -156,6 +164,7 @@ enum SimEvent {
         case .agentStop: 34
         case .agentStart: 35
         case .operatorStart: 36
+        case .continueWork: 45
         }
     }
 }

@@ -72,6 +72,10 @@ extension Simulation {
             }
         }
         guard !failed else { return }
+        if nodes[i].core.hasPendingWork, !nodes[i].workScheduled {
+            nodes[i].workScheduled = true
+            schedule(after: 500_000, .continueWork(node: i, incarnation: nodes[i].incarnation))
+        }
         do { try checkApplied(i) } catch { fail(error) }
         if !agents.isEmpty, let v = controlChecker.advance(oracle.committed, nowNs: nowNs) { fail(v) }
     }
@@ -138,6 +142,7 @@ extension Simulation {
         let id = nodes[i].nextRequestID
         nodes[i].nextRequestID += 1
         nodes[i].routes[id] = route
+        if request.isWatch { nodes[i].watchRequests.insert(id) }
         nodes[i].core.request(id, request, nowNs: wallClockNs)
         drive(i)
     }
@@ -167,9 +172,16 @@ extension Simulation {
         schedule(after: networkDelay(), .forwarded(node: leader, from: i, incarnation: nodes[i].incarnation, asker, attempt: attempt, forwarded))
     }
 
-    /// The core streams a watch: chunks reach the watcher in order (one TCP connection).
+    /// The core streams a watch: chunks reach the watcher in order (one TCP connection). Any
+    /// other stream is a list read in steps: collected, then answered whole.
     func stream(_ i: Int, _ output: MasterCore.Output) {
         switch output {
+        case .startStream(let id, let head) where !nodes[i].watchRequests.contains(id):
+            nodes[i].collecting[id] = head
+        case .streamChunk(let id, let bytes) where nodes[i].collecting[id] != nil:
+            nodes[i].collecting[id]!.body += bytes
+        case .endStream(let id) where nodes[i].collecting[id] != nil:
+            answer(i, id, nodes[i].collecting.removeValue(forKey: id)!)
         case .startStream(let id, _):
             guard case .direct(let asker, let attempt)? = nodes[i].routes[id] else {
                 nodes[i].routes[id] = nil
@@ -183,6 +195,7 @@ extension Simulation {
             // arrives either (TCP never skips bytes); the reader notices by its own deadlines.
             if !streamEvent(from: i, asker, attempt: attempt, chunk: bytes) { nodes[i].routes[id] = nil }
         case .endStream(let id):
+            nodes[i].watchRequests.remove(id)
             guard case .stream(let asker, let attempt)? = nodes[i].routes.removeValue(forKey: id) else { return }
             streamEvent(from: i, asker, attempt: attempt, chunk: nil)
         default:
@@ -269,6 +282,9 @@ extension Simulation {
             }
         }
         nodes[i].routes = [:]
+        nodes[i].watchRequests = []
+        nodes[i].collecting = [:]
+        nodes[i].workScheduled = false
         nodes[i].disk.crash(using: &diskRng, tearProbability: plan.tearProbability)
         if !inLivenessPhase {
             schedule(after: faultRng.exponential(meanNs: plan.restartDelayNs), .restart(node: i))
@@ -316,8 +332,12 @@ extension Simulation {
         var hostOptions = RaftHost<KVStore>.Options()
         hostOptions.snapshotEveryEntries = plan.snapshotEveryEntries
         let members = (0..<options.nodes).map { MasterCore.Member(id: NodeID(UInt64($0 + 1)), api: "n\($0 + 1)") }
+        var coreOptions = MasterCore.Options(id: NodeID(UInt64(i + 1)), members: members)
+        // One object per step: lists and watch starts span several steps, with writes applied
+        // and watch events recorded in between.
+        coreOptions.stepObjects = 1
         return MasterCore(
-            options: MasterCore.Options(id: NodeID(UInt64(i + 1)), members: members),
+            options: coreOptions,
             host: RaftHost(node: raft, machine: store, options: hostOptions), seed: seed ^ 0x9E37_79B9_7F4A_7C15, nowNs: wallClockNs)
     }
 

@@ -281,6 +281,11 @@ public final class Simulation {
             guard nodes[i].up, nodes[i].incarnation == incarnation else { return }
             if nodes[i].paused { nodes[i].inbox.append(event); return }
             execute(i, nodes[i].core.snapshotWritten(metadata, data: data))
+        case .continueWork(let i, let incarnation):
+            guard nodes[i].up, nodes[i].incarnation == incarnation else { return }
+            if nodes[i].paused { nodes[i].inbox.append(event); return }
+            nodes[i].workScheduled = false
+            drive(i)
         case .request(let i, let asker, let attempt, let request):
             guard nodes[i].up else { return refuse(asker, attempt: attempt) }
             if nodes[i].paused { nodes[i].inbox.append(event); return }
@@ -416,6 +421,7 @@ public final class Simulation {
         case .deliver(let m): return "deliver \(m)"
         case .persisted(let i, _, _): return "fsync done n\(i + 1)"
         case .snapshotWritten(let i, _, let metadata, _): return "snapshot \(metadata.index) written n\(i + 1)"
+        case .continueWork(let i, _): return "n\(i + 1) continues its lists and watch starts"
         case .request(let i, let a, _, let r): return "\(a) -> n\(i + 1): \(r.method) \(r.target)"
         case .forwarded(let i, let from, _, let a, _, let r): return "n\(from + 1) forwards \(a)'s \(r.method) \(r.target) to n\(i + 1)"
         case .relay(let i, _, let a, _, let r): return "n\(i + 1) relays \(r.status) to \(a)"

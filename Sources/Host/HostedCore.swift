@@ -18,6 +18,9 @@ public protocol HostedCore {
     mutating func persisted(_ token: UInt64) -> [Output]
     mutating func snapshotWritten(_ metadata: SnapshotMetadata, data: [UInt8]) -> [Output]
     mutating func fail(_ message: String) -> [Output]
+    /// Work the core does in steps (long lists) and has not finished: call `process()` again
+    /// once other events have been served.
+    var hasPendingWork: Bool { get }
 
     /// The Raft I/O an output asks for (send, persist, snapshot files, fatal), or nil for an
     /// output that is the core's own business.
@@ -28,6 +31,8 @@ extension RaftHost: HostedCore {
     public var host: RaftHost<Machine> { self }
 
     public mutating func tick(nowNs: UInt64) { tick() }
+
+    public var hasPendingWork: Bool { false }
 
     public static func raftIO(_ output: Output) -> Output? {
         switch output {

@@ -36,40 +36,76 @@ public enum StoredObject {
     }
 }
 
-/// One page of a list (`?limit=` and `?continue=`), in key order. Pages after the first show the
-/// store as it is when they are read (Bosun keeps no old versions); the token carries the first
-/// page's resourceVersion, which the list reports, so a watch started from it misses nothing.
-public struct ListPage: Sendable {
-    public var items: [JSON]
+/// One page of a list (`?limit=` and `?continue=`), in key order, read in steps so that a list of
+/// any length never holds the event loop for long: the scan keeps its own copy of the items
+/// (copy-on-write: the store's later writes copy what they touch, the scan sees the state it
+/// started from) and hands out a bounded number of objects per call. Pages after the first show
+/// the store as it is when they are read (Bosun keeps no old versions); the token carries the
+/// first page's resourceVersion, which the list reports, so a watch started from it misses
+/// nothing.
+public struct ListScan: Sendable {
+    private let items: ItemTable
+    private let keys: [String]
+    private var next = 0
+    public let filter: ObjectFilter
+    public let limit: Int?
     /// The list's resourceVersion.
-    public var resourceVersion: UInt64
-    /// The token for the next page; nil on the last.
-    public var continueToken: String?
+    public let resourceVersion: UInt64
+    /// How many objects matched so far.
+    public private(set) var matched = 0
+    /// The token for the next page once the scan is done; nil on the last page.
+    public private(set) var continueToken: String?
+    /// Whether every object of the page has been handed out.
+    public private(set) var isDone = false
 
     public init(store: KVStore, filter: ObjectFilter, limit: Int?, continueToken token: String?) throws(APIError) {
         var after: String? = nil
-        resourceVersion = store.appliedIndex
+        var version = store.appliedIndex
         if let token, !token.isEmpty {
-            guard let (version, key) = ListPage.decodeToken(token), key.hasPrefix(filter.keyPrefix) else {
+            guard let (tokenVersion, key) = ListScan.decodeToken(token), key.hasPrefix(filter.keyPrefix) else {
                 throw APIError(code: 400, reason: "BadRequest", message: "continue key is not valid")
             }
             after = key
-            resourceVersion = version
+            version = tokenVersion
         }
-        let prefix = filter.keyPrefix
-        let keys = store.items.keys(withPrefix: prefix).filter { key in after.map { key > $0 } ?? true }.sorted()
-        items = []
-        continueToken = nil
-        for (position, key) in keys.enumerated() {
-            let item = store.items[key]!
+        resourceVersion = version
+        self.filter = filter
+        self.limit = limit
+        items = store.items
+        keys = store.items.keys(withPrefix: filter.keyPrefix).filter { key in after.map { key > $0 } ?? true }.sorted()
+        isDone = keys.isEmpty
+    }
+
+    /// The next matching objects, reading at most `maxKeys` stored objects and about `maxBytes` of
+    /// their text (always at least one).
+    public mutating func next(maxKeys: Int, maxBytes: Int) -> [JSON] {
+        var found: [JSON] = []
+        var read = 0
+        var bytes = 0
+        while !isDone, read < max(1, maxKeys), read == 0 || bytes < maxBytes {
+            let key = keys[next]
+            next += 1
+            read += 1
+            isDone = next == keys.count
+            let item = items[key]!
+            bytes += item.value.utf8.count
             let object = StoredObject.render(item.value, version: item.version)
             guard filter.matches(object) else { continue }
-            items.append(object)
-            if let limit, items.count >= limit, position + 1 < keys.count {
-                continueToken = ListPage.encodeToken(version: resourceVersion, key: key)
-                break
+            found.append(object)
+            matched += 1
+            if let limit, matched >= limit, !isDone {
+                continueToken = ListScan.encodeToken(version: resourceVersion, key: key)
+                isDone = true
             }
         }
+        return found
+    }
+
+    /// The whole page at once (for small stores and tests).
+    public mutating func all() -> [JSON] {
+        var found: [JSON] = []
+        while !isDone { found += next(maxKeys: .max, maxBytes: .max) }
+        return found
     }
 
     /// `VERSION.HEX(KEY)`: opaque to clients, checked on the way back.
@@ -91,12 +127,5 @@ public struct ListPage: Sendable {
         }
         guard let key = String(validating: bytes, as: UTF8.self) else { return nil }
         return (version, key)
-    }
-
-    /// The `KindList` document.
-    public func list(of type: ResourceType) -> JSON {
-        var metadata: JSON = ["resourceVersion": .string(String(resourceVersion))]
-        if let continueToken { metadata["continue"] = .string(continueToken) }
-        return ["kind": .string(type.listKind), "apiVersion": .string(type.apiVersion), "metadata": metadata, "items": .array(items)]
     }
 }

@@ -27,15 +27,20 @@ public struct TableRenderer: Sendable {
 
     /// The whole table of a list.
     public func table(_ objects: [JSON], resourceVersion: UInt64, continueToken: String? = nil) -> JSON {
-        var metadata: JSON = ["resourceVersion": .string(String(resourceVersion))]
-        if let continueToken { metadata["continue"] = .string(continueToken) }
+        var table = head
+        table["metadata"] = ListDocument.metadata(resourceVersion: resourceVersion, continueToken: continueToken)
+        table["rows"] = .array(objects.map(row))
+        return table
+    }
+
+    /// The table without its rows and metadata: kind, apiVersion and the column definitions.
+    var head: JSON {
         let definitions: [JSON] = columns.map { column in
             var definition: JSON = ["name": .string(column.name), "type": .string(column.type), "format": "", "description": "", "priority": .number(column.priority)]
             if column.name == "Name" { definition["format"] = "name" }
             return definition
         }
-        return ["kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata, "columnDefinitions": .array(definitions),
-                "rows": .array(objects.map(row))]
+        return ["kind": "Table", "apiVersion": "meta.k8s.io/v1", "columnDefinitions": .array(definitions)]
     }
 
     /// A table of one object without column definitions, as watch events carry (kubectl reuses

@@ -16,12 +16,14 @@ extension MasterCore {
             if request.isWatch { return try watch(id, path, request) }
             let filter = try ObjectFilter(path, labelSelector: request.queryValue("labelSelector"), fieldSelector: request.queryValue("fieldSelector"))
             let limit = try Self.limit(request)
-            read(id, request) { [unowned self] () throws(APIError) in
-                let page = try ListPage(store: store, filter: filter, limit: limit, continueToken: request.queryValue("continue"))
-                if let table = try tableRenderer(path.type, request) {
-                    return .json(200, table.table(page.items, resourceVersion: page.resourceVersion, continueToken: page.continueToken))
+            let table = try tableRenderer(path.type, request)
+            whenReadable(id, request) { [unowned self] in
+                do throws(APIError) {
+                    let scan = try ListScan(store: store, filter: filter, limit: limit, continueToken: request.queryValue("continue"))
+                    startList(id, scan, ListDocument(of: path.type, table: table))
+                } catch {
+                    respond(id, error)
                 }
-                return .json(200, page.list(of: path.type))
             }
         case ("GET", _?):
             read(id, request) { [unowned self] () throws(APIError) in
@@ -49,9 +51,14 @@ extension MasterCore {
     /// Serves a read: now from local state for `resourceVersion=0`, otherwise after ReadIndex on
     /// the leader.
     func read(_ id: RequestID, _ request: HTTPRequest, serve: @escaping () throws(APIError) -> HTTPResponse) {
-        let run = { [unowned self] in
+        whenReadable(id, request) { [unowned self] in
             do throws(APIError) { respond(id, try serve()) } catch { respond(id, error) }
         }
+    }
+
+    /// Runs `run` once this master may serve the read: now for `resourceVersion=0`, otherwise
+    /// after ReadIndex on the leader (a follower forwards the request instead).
+    func whenReadable(_ id: RequestID, _ request: HTTPRequest, _ run: @escaping () -> Void) {
         if request.queryValue("resourceVersion") == "0" { return run() }
         if host.node.role != .leader && host.node.config.plantedBugs.contains(.followerLocalRead) { return run() }
         guard requireLeader(id, request) else { return }

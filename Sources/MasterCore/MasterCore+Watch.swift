@@ -14,6 +14,16 @@ struct Watcher {
     let bookmarks: Bool
     /// When the watch ends (`timeoutSeconds`), if it asked for an end.
     let deadlineNs: UInt64?
+    /// Set while the watch sends its start, in steps: the objects that match now, then the changes
+    /// kept in the history since (live changes wait there meanwhile, so they follow in order).
+    var catchUp: CatchUp?
+    /// The last index whose change the catch-up has looked at.
+    var seenUpTo: UInt64
+
+    enum CatchUp {
+        case objects(ListScan)
+        case events([WatchEvent], next: Int)
+    }
 }
 
 /// Watches, served by every master from what it applies: `?watch=true` streams one event per
@@ -30,32 +40,68 @@ extension MasterCore {
             guard let seconds = UInt64(text), seconds <= 1 << 32 else { throw .badRequest("timeoutSeconds must be a non-negative integer") }
             deadlineNs = nowNs + seconds * 1_000_000_000
         }
-        let replay: [WatchEvent]
-        var initial: [JSON] = []
         let after: UInt64
+        let catchUp: Watcher.CatchUp
         switch request.queryValue("resourceVersion") ?? "" {
         case "", "0":
-            let page = try ListPage(store: store, filter: filter, limit: nil, continueToken: nil)
-            initial = page.items
-            replay = []
+            catchUp = .objects(try ListScan(store: store, filter: filter, limit: nil, continueToken: nil))
             after = store.appliedIndex
         case let text:
             guard let version = UInt64(text) else { throw .badRequest("resourceVersion must be a decimal string, not \(JSON.quoted(text))") }
+            // Only the events of the watched resource are parsed (the history holds every kind):
+            // a resumed watch of pods must not cost a parse of every Lease renewal since its
+            // version (with 50 agents resuming at once after a failover, that starved the loops).
             guard let events = history.events(after: version, under: filter.keyPrefix) else {
                 throw .gone("too old resource version: \(version) (\(history.firstIndex))")
             }
-            replay = events
+            catchUp = .events(events, next: 0)
             after = host.node.config.plantedBugs.contains(.watchResumesPastNext) ? version + 1 : version
         }
         outbox.append(.startStream(id, HTTPResponse(status: 200, headers: [("Content-Type", "application/json")])))
-        let watcher = Watcher(
-            filter: filter, after: after, table: table, bookmarks: request.queryValue("allowWatchBookmarks") == "true", deadlineNs: deadlineNs)
-        watchers[id] = watcher
-        for object in initial { send(id, "ADDED", object) }
-        // Only the events of the watched resource are parsed (`replay` holds no other): a resumed
-        // watch of pods must not cost a parse of every Lease renewal since its version (with 50
-        // agents resuming at once after a failover, that starved the masters' loops).
-        for event in replay where event.index > watcher.after { deliver(event, rendered: event.rendered(), to: id) }
+        watchers[id] = Watcher(
+            filter: filter, after: after, table: table, bookmarks: request.queryValue("allowWatchBookmarks") == "true",
+            deadlineNs: deadlineNs, catchUp: catchUp, seenUpTo: min(after, store.appliedIndex))
+        catchingUp.insert(id)
+        stepCatchUp(id, maxObjects: options.stepObjects, maxBytes: options.stepBytes)
+    }
+
+    /// Sends the next part of a watch's start; once the history holds nothing newer than what
+    /// it sent, the watch follows live changes.
+    func stepCatchUp(_ id: RequestID, maxObjects: Int, maxBytes: Int) {
+        guard let catchUp = watchers[id]?.catchUp else {
+            catchingUp.remove(id)
+            return
+        }
+        switch catchUp {
+        case .objects(var scan):
+            for object in scan.next(maxKeys: maxObjects, maxBytes: maxBytes) { send(id, "ADDED", object) }
+            if !scan.isDone { return watchers[id]!.catchUp = .objects(scan) }
+        case .events(let events, var next):
+            let end = min(events.count, next + max(1, maxObjects))
+            while next < end {
+                let event = events[next]
+                next += 1
+                deliver(event, rendered: event.rendered(), to: id)
+                watchers[id]?.seenUpTo = event.index
+            }
+            if next < events.count { return watchers[id]!.catchUp = .events(events, next: next) }
+        }
+        guard let seen = watchers[id]?.seenUpTo, let filter = watchers[id]?.filter else { return }
+        if host.node.config.plantedBugs.contains(.watchStartSkipsLiveChanges) {
+            watchers[id]!.catchUp = nil
+            catchingUp.remove(id)
+            return
+        }
+        guard let newer = history.events(after: seen, under: filter.keyPrefix) else {
+            send(id, "ERROR", APIError.gone("the watch fell behind the kept history; list again").status)
+            return endWatch(id)
+        }
+        if newer.isEmpty {
+            watchers[id]!.catchUp = nil
+            catchingUp.remove(id)
+        } else {
+            watchers[id]!.catchUp = .events(newer, next: 0)
+        }
     }
 
     /// Writes one event line to the watch's stream.
@@ -91,7 +137,8 @@ extension MasterCore {
         case .delete(let key, _): event = WatchEvent(kind: .deleted, index: index, key: key, object: applied.previous?.value ?? "{}", previous: nil)
         }
         history.append(event)
-        let concerned = watchers.keys.filter { event.key.hasPrefix(watchers[$0]!.filter.keyPrefix) }.sorted()
+        // A watch still catching up finds this change in the history when it gets there.
+        let concerned = watchers.keys.filter { watchers[$0]!.catchUp == nil && event.key.hasPrefix(watchers[$0]!.filter.keyPrefix) }.sorted()
         guard !concerned.isEmpty else { return }
         let rendered = event.rendered()
         for id in concerned { deliver(event, rendered: rendered, to: id) }
@@ -101,7 +148,8 @@ extension MasterCore {
     /// has been sent.
     func sendBookmarks() {
         for id in watchers.keys.sorted() {
-            guard let watcher = watchers[id], watcher.bookmarks else { continue }
+            // A watch still catching up has not been sent everything up to the applied index.
+            guard let watcher = watchers[id], watcher.bookmarks, watcher.catchUp == nil else { continue }
             // Never behind where the watch started (a master may not have applied that far yet).
             let version = JSON.string(String(max(store.appliedIndex, watcher.after)))
             send(id, "BOOKMARK", ["kind": .string(watcher.filter.type.kind), "apiVersion": .string(watcher.filter.type.apiVersion),
@@ -119,6 +167,7 @@ extension MasterCore {
     }
 
     func endWatch(_ id: RequestID) {
+        catchingUp.remove(id)
         guard watchers.removeValue(forKey: id) != nil else { return }
         outbox.append(.endStream(id))
     }

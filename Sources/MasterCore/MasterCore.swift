@@ -41,6 +41,12 @@ public final class MasterCore {
         public var watchHistoryEvents = 10_000
         /// How often a watch that asked for bookmarks gets one.
         public var bookmarkIntervalNs: UInt64 = 30_000_000_000
+        /// At most this many stored objects, and about `stepBytes` of their text, are read for a
+        /// list or a watch's start per turn of the driver's loop, shared among the streams that
+        /// want them: a list of any length holds the loop only for a step at a time (about 10 ms
+        /// for 250 ConfigMaps), and other requests are served in between.
+        public var stepObjects = 250
+        public var stepBytes = 1 << 20
         /// The scheduler's and controllers' tunables (their planted bugs come from the Raft config).
         public var control = ControlPlane.Options()
 
@@ -86,6 +92,10 @@ public final class MasterCore {
     /// The recent changes, for watches that resume from a resourceVersion.
     var history: WatchHistory
     var watchers: [RequestID: Watcher] = [:]
+    /// Watches still sending their start (the objects that match, or the history they resume from).
+    var catchingUp: Set<RequestID> = []
+    /// Lists being answered in steps.
+    var lists: [RequestID: ListStream] = [:]
     var nextBookmarkNs: UInt64
     var nextWatchExpiryNs: UInt64 = 0
     /// This incarnation's client session in the store; sequences number its writes.
@@ -178,6 +188,8 @@ public final class MasterCore {
     /// The client of a streamed answer went away.
     public func streamClosed(_ id: RequestID) {
         watchers[id] = nil
+        catchingUp.remove(id)
+        lists[id] = nil
     }
 
     // MARK: Outputs
@@ -185,8 +197,13 @@ public final class MasterCore {
     public func process() -> [Output] {
         route(host.process())
         if runControlPlane() { route(host.process()) }
+        advanceStreams()
         return takeOutputs()
     }
+
+    /// Whether lists or watch starts are still being written: the driver should call `process()`
+    /// again soon, after serving whatever else is waiting.
+    public var hasPendingWork: Bool { !lists.isEmpty || !catchingUp.isEmpty }
 
     public func persisted(_ token: UInt64) -> [Output] {
         route(host.persisted(token))

@@ -78,6 +78,10 @@ public struct PlantedBugs: OptionSet, Sendable, Hashable {
     /// A node agent never leaves its first master.
     public static let agentSticksToFirstMaster = PlantedBugs(rawValue: 1 << 18)
 
+    /// The master core ends a watch's start (sent in steps) without the changes applied while it
+    /// was being sent: they are lost to that watch.
+    public static let watchStartSkipsLiveChanges = PlantedBugs(rawValue: 1 << 19)
+
     /// The bugs planted in the scheduler and controllers.
     public static let controlPlane: PlantedBugs = [
         .bindWithoutCompareAndSwap, .schedulerIgnoresBoundPods, .controllersActBeforeTermApplied, .keepNodeGraceAcrossLeaders,
@@ -100,6 +104,7 @@ public struct PlantedBugs: OptionSet, Sendable, Hashable {
         ("follower-local-read", .followerLocalRead, "a follower serves a linearizable read from its own state"),
         ("heartbeat-keeps-timer-running", .heartbeatKeepsTimerRunning, "a follower's election timer ignores heartbeats"),
         ("watch-resumes-past-next", .watchResumesPastNext, "a watch resumed from RV starts after RV+1"),
+        ("watch-start-skips-live-changes", .watchStartSkipsLiveChanges, "a watch started in steps misses the changes made meanwhile"),
         ("bind-without-cas", .bindWithoutCompareAndSwap, "the scheduler binds without compare-and-swap"),
         ("scheduler-ignores-bound-pods", .schedulerIgnoresBoundPods, "the scheduler ignores what bound pods request"),
         ("controllers-act-before-term-applied", .controllersActBeforeTermApplied, "controllers start before the leader's term has an applied entry"),

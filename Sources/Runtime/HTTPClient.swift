@@ -172,7 +172,7 @@ public enum HTTPClient {
                     if ended { throw Failure(message: "the connection closed before a complete response") }
                     return nil
                 }
-                guard let parsed = HTTPForwarder.parseResponse(Array(buffer[..<(end + 4)]), keepFraming: true) else { throw Failure(message: "malformed response head") }
+                guard let parsed = HTTPForwarder.parseHead(Array(buffer[..<(end + 4)])) else { throw Failure(message: "malformed response head") }
                 head = parsed
                 for (name, value) in parsed.headers {
                     switch name.lowercased() {

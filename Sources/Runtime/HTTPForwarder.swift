@@ -102,7 +102,7 @@ final class HTTPForwarder {
             case nil:
                 return
             case .some(nil):
-                if let response = HTTPForwarder.parseResponse(exchange.received) { return finish(exchange, response) }
+                if let response = HTTPForwarder.relayed(exchange.received) { return finish(exchange, response) }
                 // The request reached the leader, which may have carried it out before it went away.
                 return finish(exchange, exchange.received.isEmpty
                     ? HTTPForwarder.outcomeUnknown("\(exchange.who) at \(exchange.address) closed the connection without answering")
@@ -138,9 +138,18 @@ final class HTTPForwarder {
         HTTPResponse.status(504, reason: "Timeout", message: message + "; the outcome is unknown")
     }
 
-    /// Status line, headers (minus framing ones, unless `keepFraming`) and the body of a complete
-    /// response.
-    static func parseResponse(_ bytes: [UInt8], keepFraming: Bool = false) -> HTTPResponse? {
+    /// The answer to relay from the bytes the leader sent before it closed the connection: its
+    /// status, its headers but the framing ones, and its body (a long list comes chunked); nil
+    /// when the bytes are not one complete response.
+    static func relayed(_ bytes: [UInt8]) -> HTTPResponse? {
+        var decoder = HTTPClient.ResponseDecoder()
+        guard var response = try? decoder.feed(bytes, ended: true) else { return nil }
+        response.headers.removeAll { ["content-length", "connection", "transfer-encoding"].contains($0.name.lowercased()) }
+        return response
+    }
+
+    /// Status line and headers of a response head (the bytes up to the blank line).
+    static func parseHead(_ bytes: [UInt8]) -> HTTPResponse? {
         guard let headEnd = HTTPParser.find([13, 10, 13, 10], in: bytes, limit: bytes.count),
             let head = String(validating: bytes[0..<headEnd], as: UTF8.self)
         else { return nil }
@@ -150,10 +159,8 @@ final class HTTPForwarder {
         var headers: [(name: String, value: String)] = []
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { return nil }
-            let name = String(line[..<colon])
-            if !keepFraming, ["content-length", "connection"].contains(name.lowercased()) { continue }
-            headers.append((name, line[line.index(after: colon)...].trimmingSpaces))
+            headers.append((String(line[..<colon]), line[line.index(after: colon)...].trimmingSpaces))
         }
-        return HTTPResponse(status: status, headers: headers, body: Array(bytes[(headEnd + 4)...]))
+        return HTTPResponse(status: status, headers: headers, body: [])
     }
 }

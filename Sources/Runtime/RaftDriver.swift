@@ -124,6 +124,7 @@ public final class RaftDriver<Core: HostedCore> {
     public func process() {
         guard !stopped else { return }
         execute(core.process())
+        if core.hasPendingWork { processSoon() }  // after the loop has served what else is waiting
     }
 
     private func execute(_ first: [Core.Output]) {

@@ -176,10 +176,39 @@ enum HTTPTestClient {
             if n <= 0 { break }
             received += buffer[0..<n]
         }
-        let text = String(decoding: received, as: UTF8.self)
-        guard let status = text.split(separator: " ").dropFirst().first.flatMap({ Int($0) }),
-            let split = text.firstRange(of: "\r\n\r\n")
-        else { return nil }
-        return (status, String(text[split.upperBound...]))
+        guard let end = find([13, 10, 13, 10], in: received) else { return nil }
+        let responseHead = String(decoding: received[..<end], as: UTF8.self)
+        guard let status = responseHead.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return nil }
+        var body = Array(received[(end + 4)...])
+        if responseHead.lowercased().contains("transfer-encoding: chunked") {
+            let (bytes, ended) = takeChunks(&body)
+            guard ended else { return nil }
+            body = bytes
+        }
+        return (status, String(decoding: body, as: UTF8.self))
+    }
+
+    /// Takes the complete chunks at the front of `raw`, a chunked body: their bytes, and whether
+    /// the last (empty) chunk was among them.
+    static func takeChunks(_ raw: inout [UInt8]) -> (bytes: [UInt8], ended: Bool) {
+        var bytes: [UInt8] = []
+        var start = 0
+        defer { raw.removeFirst(start) }
+        while let lineEnd = find([13, 10], in: raw, from: start),
+            let size = Int(String(decoding: raw[start..<lineEnd], as: UTF8.self), radix: 16)
+        {
+            guard raw.count >= lineEnd + 2 + size + 2 else { break }
+            bytes += raw[(lineEnd + 2)..<(lineEnd + 2 + size)]
+            start = lineEnd + 2 + size + 2
+            if size == 0 { return (bytes, true) }
+        }
+        return (bytes, false)
+    }
+
+    /// Where `needle` first occurs in `haystack` at or after `from`.
+    static func find(_ needle: [UInt8], in haystack: [UInt8], from: Int = 0) -> Int? {
+        guard haystack.count - from >= needle.count else { return nil }
+        for i in from...(haystack.count - needle.count) where haystack[i..<(i + needle.count)].elementsEqual(needle) { return i }
+        return nil
     }
 }

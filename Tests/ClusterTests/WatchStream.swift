@@ -54,26 +54,14 @@ final class WatchStream {
     /// Moves complete chunks from `raw` to `body`.
     private func decode() {
         if !headerDone {
-            guard let end = find([13, 10, 13, 10], in: raw) else { return }
+            guard let end = HTTPTestClient.find([13, 10, 13, 10], in: raw) else { return }
             let head = String(decoding: raw[..<end], as: UTF8.self)
             status = head.split(separator: " ").dropFirst().first.flatMap { Int($0) }
             raw.removeFirst(end + 4)
             headerDone = true
         }
-        while let lineEnd = find([13, 10], in: raw), let size = Int(String(decoding: raw[..<lineEnd], as: UTF8.self), radix: 16) {
-            guard raw.count >= lineEnd + 2 + size + 2 else { return }
-            if size == 0 {
-                closed = true
-                return
-            }
-            body += raw[(lineEnd + 2)..<(lineEnd + 2 + size)]
-            raw.removeFirst(lineEnd + 2 + size + 2)
-        }
-    }
-
-    private func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
-        guard haystack.count >= needle.count else { return nil }
-        for i in 0...(haystack.count - needle.count) where Array(haystack[i..<(i + needle.count)]) == needle { return i }
-        return nil
+        let (bytes, ended) = HTTPTestClient.takeChunks(&raw)
+        body += bytes
+        if ended { closed = true }
     }
 }

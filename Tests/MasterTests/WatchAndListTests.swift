@@ -56,7 +56,8 @@ struct WatchAndListTests {
         #expect(other.seen(by: filter, now: rendered.now, before: nil) == nil)
     }
 
-    /// Pages follow key order; every object appears once across pages; a bad token is refused.
+    /// Pages follow key order; every object appears once across pages, however few keys each
+    /// step reads; a bad token is refused; the document written in parts parses whole.
     @Test func pagination() throws {
         var store = KVStore()
         for i in 1...25 {
@@ -65,22 +66,33 @@ struct WatchAndListTests {
             store.apply(Entry(term: 1, index: UInt64(i), data: request.encoded()))
         }
         let filter = try ObjectFilter(ResourcePath(type: .configMaps, namespace: "default", name: nil, subresource: nil), labelSelector: "odd=yes", fieldSelector: nil)
-        var names: [String] = []
-        var token: String? = nil
-        var pages = 0
-        repeat {
-            let page = try ListPage(store: store, filter: filter, limit: 5, continueToken: token)
-            #expect(page.resourceVersion == 25)
-            names += page.items.compactMap { $0[path: ["metadata", "name"]]?.stringValue }
-            token = page.continueToken
-            pages += 1
-        } while token != nil
-        #expect(pages == 3)
-        #expect(names == (1...25).filter { $0 % 2 == 1 }.map { "cm-\($0 < 10 ? "0" : "")\($0)" })
-        #expect(throws: APIError.self) { try ListPage(store: store, filter: filter, limit: 5, continueToken: "garbage") }
-        #expect(throws: APIError.self) { try ListPage(store: store, filter: filter, limit: 5, continueToken: "3.7a7a") }
-        let list = try ListPage(store: store, filter: filter, limit: nil, continueToken: nil).list(of: .configMaps)
-        #expect(list["kind"] == "ConfigMapList" && list[path: ["metadata", "resourceVersion"]] == "25" && list[path: ["metadata", "continue"]] == nil)
+        for keysPerStep in [1, 2, 7, 100] {
+            var names: [String] = []
+            var token: String? = nil
+            var pages = 0
+            repeat {
+                var scan = try ListScan(store: store, filter: filter, limit: 5, continueToken: token)
+                #expect(scan.resourceVersion == 25)
+                while !scan.isDone { names += scan.next(maxKeys: keysPerStep, maxBytes: .max).compactMap { $0[path: ["metadata", "name"]]?.stringValue } }
+                token = scan.continueToken
+                pages += 1
+            } while token != nil
+            #expect(pages == 3)
+            #expect(names == (1...25).filter { $0 % 2 == 1 }.map { "cm-\($0 < 10 ? "0" : "")\($0)" })
+        }
+        #expect(throws: APIError.self) { try ListScan(store: store, filter: filter, limit: 5, continueToken: "garbage") }
+        #expect(throws: APIError.self) { try ListScan(store: store, filter: filter, limit: 5, continueToken: "3.7a7a") }
+        for table in [nil, TableRenderer(type: .configMaps, now: 0, include: .metadata)] {
+            var scan = try ListScan(store: store, filter: filter, limit: nil, continueToken: nil)
+            var document = ListDocument(of: .configMaps, table: table)
+            var text = document.opening()
+            for object in scan.all() { document.append(object, to: &text) }
+            text += document.closing(resourceVersion: scan.resourceVersion, continueToken: scan.continueToken)
+            let list = try JSONParser.parse(text)
+            #expect(list["kind"] == (table == nil ? "ConfigMapList" : "Table"))
+            #expect(list[path: ["metadata", "resourceVersion"]] == "25" && list[path: ["metadata", "continue"]] == nil)
+            #expect(list[table == nil ? "items" : "rows"]?.arrayValue?.count == 13)
+        }
     }
 
     /// Ages as kubectl prints them; timestamps both ways.

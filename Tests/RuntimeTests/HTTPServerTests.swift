@@ -152,17 +152,22 @@ extension String {
 }
 
 /// What a follower relays from the leader: a well-formed answer passes through without its
-/// framing headers; a malformed one is refused (the follower answers 502).
+/// framing headers, a chunked one (a long list) decoded; a malformed or cut one is refused (the
+/// follower answers 502).
 struct HTTPForwarderParseTests {
     @Test func relaysWellFormedAnswers() throws {
         let raw = Array("HTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".utf8)
-        let response = try #require(HTTPForwarder.parseResponse(raw))
+        let response = try #require(HTTPForwarder.relayed(raw))
         #expect(response == HTTPResponse(status: 409, headers: [("Content-Type", "application/json")], body: Array("{}".utf8)))
+        let chunked = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n5\r\n\":1}\n\r\n0\r\n\r\n".utf8)
+        let list = try #require(HTTPForwarder.relayed(chunked))
+        #expect(list == HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array("{\"a\":1}\n".utf8)))
     }
 
-    @Test(arguments: ["", "HTTP/1.1 200 OK\r\n", "garbage\r\n\r\n", "HTTP/1.1 abc OK\r\n\r\n", "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n"])
+    @Test(arguments: ["", "HTTP/1.1 200 OK\r\n", "garbage\r\n\r\n", "HTTP/1.1 abc OK\r\n\r\n", "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n",
+                      "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{}", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n"])
     func refusesMalformedAnswers(text: String) {
-        #expect(HTTPForwarder.parseResponse(Array(text.utf8)) == nil)
+        #expect(HTTPForwarder.relayed(Array(text.utf8)) == nil)
     }
 }
 
