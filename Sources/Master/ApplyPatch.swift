@@ -17,12 +17,14 @@ public enum ApplyPatch {
                 patch[key] = self.patch(lastApplied: last[key], desired: value, schema: child)
             case (.array(let items), .list(let itemSchema, let mergeKey?)?):
                 let lastItems = last[key]?.arrayValue ?? []
+                let lastPositions = KeyedPositions(lastItems, key: { $0[mergeKey] })
                 var merged: [JSON] = items.map { item in
-                    let previous = lastItems.first { $0[mergeKey] != nil && $0[mergeKey] == item[mergeKey] }
+                    let previous = item[mergeKey].flatMap(lastPositions.first).map { lastItems[$0] }
                     return self.patch(lastApplied: previous, desired: item, schema: itemSchema)
                 }
-                for old in lastItems where old[mergeKey] != nil && !items.contains(where: { $0[mergeKey] == old[mergeKey] }) {
-                    merged.append(["$patch": "delete", mergeKey: old[mergeKey]!])
+                let desiredKeys = Set(items.compactMap { $0[mergeKey] })
+                for old in lastItems {
+                    if let oldKey = old[mergeKey], !desiredKeys.contains(oldKey) { merged.append(["$patch": "delete", mergeKey: oldKey]) }
                 }
                 patch[key] = .array(merged)
                 patch["$setElementOrder/\(key)"] = .array(items.compactMap { $0[mergeKey].map { [mergeKey: $0] } })

@@ -1,7 +1,7 @@
 /// A JSON value (RFC 8259). Numbers keep their literal text, so a value read and written again is
 /// unchanged, and nothing is lost to binary floating point. Objects encode with sorted keys: equal
 /// values always give equal bytes, which is what every master must store.
-public enum JSON: Equatable, Sendable {
+public enum JSON: Hashable, Sendable {
     case null
     case bool(Bool)
     /// The number's literal text, as validated by the parser (or written by `number(_:)`).

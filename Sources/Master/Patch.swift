@@ -134,7 +134,8 @@ public enum Patch {
         var result: [String: JSON] = target?.objectValue ?? [:]
         if let retain = fields["$retainKeys"] {
             guard let keys = retain.arrayValue?.compactMap(\.stringValue) else { throw .badRequest("$retainKeys must be a list of strings") }
-            result = result.filter { keys.contains($0.key) }
+            let kept = Set(keys)
+            result = result.filter { kept.contains($0.key) }
         }
         for key in fields.keys.sorted() where !key.hasPrefix("$") {
             let value = fields[key]!
@@ -154,7 +155,7 @@ public enum Patch {
         }
         for key in fields.keys.sorted() where key.hasPrefix("$deleteFromPrimitiveList/") {
             let list = String(key.dropFirst("$deleteFromPrimitiveList/".count))
-            let remove = fields[key]!.arrayValue ?? []
+            let remove = Set(fields[key]!.arrayValue ?? [])
             if let current = result[list]?.arrayValue { result[list] = .array(current.filter { !remove.contains($0) }) }
         }
         for key in fields.keys.sorted() where key.hasPrefix("$setElementOrder/") {
@@ -169,36 +170,65 @@ public enum Patch {
         return .object(result)
     }
 
-    /// Items named in `order` first, in that order; the rest after, as they were.
+    /// Items named in `order` first, in that order; the rest after, as they were. Linear: items
+    /// are found by a table of their keys, not by a scan per name.
     static func reorder(_ items: [JSON], by order: [JSON?], key: (JSON) -> JSON?) -> [JSON] {
+        var positions = KeyedPositions(items, key: key)
+        var taken = [Bool](repeating: false, count: items.count)
         var ordered: [JSON] = []
-        var rest = items
         for wanted in order {
-            if let i = rest.firstIndex(where: { key($0) == wanted }) { ordered.append(rest.remove(at: i)) }
+            guard let wanted, let i = positions.takeFirst(wanted) else { continue }
+            taken[i] = true
+            ordered.append(items[i])
         }
-        return ordered + rest
+        return ordered + items.indices.filter { !taken[$0] }.map { items[$0] }
     }
 
+    /// Merges `patch` into `current` item by item, matched on their `key` field. Linear in the
+    /// sizes of both lists (a hostile patch of 20,000 items took 28 s when each was matched by a
+    /// scan of the list).
     static func mergeList(_ current: [JSON], _ patch: [JSON], key: String, schema: Schema) throws(APIError) -> [JSON] {
         if patch.contains(where: { $0["$patch"] == "replace" }) {
             return patch.filter { $0["$patch"] != "replace" }
         }
-        var result = current
+        var slots: [JSON?] = current
+        var positions = KeyedPositions(current, key: { $0[key] })
         for item in patch {
             guard case .object = item, let id = item[key] else {
                 throw .badRequest("strategic merge patch: an item of a list merged by \(JSON.quoted(key)) has no \(JSON.quoted(key))")
             }
-            let existing = result.firstIndex { $0[key] == id }
             if item["$patch"] == "delete" {
-                result.removeAll { $0[key] == id }
-            } else if let existing {
-                if let merged = try strategic(result[existing], item, schema: schema) { result[existing] = merged } else { result.remove(at: existing) }
+                for i in positions.takeAll(id) { slots[i] = nil }
+            } else if let existing = positions.first(id) {
+                slots[existing] = try strategic(slots[existing], item, schema: schema)
+                if slots[existing] == nil { _ = positions.takeFirst(id) }
             } else if let added = try strategic(nil, item, schema: schema) {
-                result.append(added)
+                positions.append(id, at: slots.count)
+                slots.append(added)
             }
         }
-        return result
+        return slots.compactMap { $0 }
     }
+}
+
+/// Where each key occurs in a list, in order: what makes merging and reordering lists by a merge
+/// key linear.
+struct KeyedPositions {
+    private var table: [JSON: ArraySlice<Int>] = [:]
+
+    init(_ items: [JSON], key: (JSON) -> JSON?) {
+        for (i, item) in items.enumerated() {
+            if let k = key(item) { table[k, default: []].append(i) }
+        }
+    }
+
+    func first(_ key: JSON) -> Int? { table[key]?.first }
+
+    mutating func takeFirst(_ key: JSON) -> Int? { table[key]?.popFirst() }
+
+    mutating func takeAll(_ key: JSON) -> ArraySlice<Int> { table.removeValue(forKey: key) ?? [] }
+
+    mutating func append(_ key: JSON, at position: Int) { table[key, default: []].append(position) }
 }
 
 /// An RFC 6901 pointer: `/spec/containers/0/image` (`~1` is '/', `~0` is '~', `-` past the end).
