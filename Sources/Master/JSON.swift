@@ -36,6 +36,22 @@ public enum JSON: Hashable, Sendable {
         return walk(self)
     }
 
+    /// How many values this one holds, itself included, counting no further than `limit + 1`: the
+    /// work is bounded by `limit`, however large the value is.
+    public func valueCount(upTo limit: Int) -> Int {
+        var count = 0
+        func walk(_ value: JSON) {
+            count += 1
+            switch value {
+            case .array(let items): for item in items where count <= limit { walk(item) }
+            case .object(let members): for item in members.values where count <= limit { walk(item) }
+            default: break
+            }
+        }
+        walk(self)
+        return count
+    }
+
     /// An integer as a JSON number.
     public static func number(_ value: Int) -> JSON { .number(String(value)) }
 

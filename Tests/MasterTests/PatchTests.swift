@@ -27,6 +27,37 @@ struct PatchTests {
         #expect(!target.encodedSizeExceeds(target.text.utf8.count) && target.encodedSizeExceeds(target.text.utf8.count - 1))
     }
 
+    /// Found by a close reading: a JSON patch under 3 MB could add a list of a million numbers and
+    /// insert at its front a thousand times (4 s of shifting on the loop), or copy a large value
+    /// and change what it was copied from, over and over (a full copy each time). Shifted items
+    /// and copied values are counted, and the patch refused past `Patch.maxWork`.
+    @Test func jsonPatchWorkIsBounded() throws {
+        let target: JSON = ["metadata": ["name": "x"]]
+        let list = JSON.array(Array(repeating: .number(0), count: 100_000))
+        func frontInserts(_ n: Int) -> JSON {
+            .array([["op": "add", "path": "/x", "value": list]] + Array(repeating: ["op": "add", "path": "/x/0", "value": 1], count: n))
+        }
+        #expect(try Patch.apply(.json, frontInserts(50), to: target, schema: nil)["x"]?.arrayValue?.count == 100_050)
+        #expect {
+            try Patch.apply(.json, frontInserts(1_000), to: target, schema: nil)
+        } throws: { error in
+            "\((error as? APIError)?.message ?? "")".contains("would exceed \(Patch.maxWork) list items shifted and values copied (at operation 100)")
+        }
+        // Removing from the front shifts too; appending and removing the last item do not.
+        let removals = JSON.array([["op": "add", "path": "/x", "value": list]] + Array(repeating: ["op": "remove", "path": "/x/0"], count: 200))
+        #expect(throws: APIError.self) { try Patch.apply(.json, removals, to: target, schema: nil) }
+        let atTheEnd = JSON.array([["op": "add", "path": "/x", "value": list]]
+            + Array(repeating: ["op": "add", "path": "/x/-", "value": 1], count: 5_000) + (0..<4_999).map { ["op": "remove", "path": .string("/x/\(104_999 - $0)")] })
+        #expect(try Patch.apply(.json, atTheEnd, to: target, schema: nil)["x"]?.arrayValue?.count == 100_001)
+        // Copy the list, then change the original: each pair would copy it whole.
+        let copies = JSON.array([["op": "add", "path": "/x", "value": list]]
+            + Array(repeating: [["op": "copy", "from": "/x", "path": "/y"], ["op": "add", "path": "/x/-", "value": 1]], count: 200).flatMap { $0 })
+        #expect(throws: APIError.self) { try Patch.apply(.json, copies, to: target, schema: nil) }
+        // The most operations, each adding a key to a map, is ordinary work.
+        let keys = JSON.array((0..<Patch.maxOperations).map { ["op": "add", "path": .string("/data/k\($0)"), "value": "v"] })
+        #expect(try Patch.apply(.json, keys, to: ["data": [:]], schema: nil)["data"]?.objectValue?.count == Patch.maxOperations)
+    }
+
     @Test(arguments: [
         (#"{"a":"b"}"#, #"{"a":"c"}"#, #"{"a":"c"}"#),
         (#"{"a":"b"}"#, #"{"b":"c"}"#, #"{"a":"b","b":"c"}"#),
