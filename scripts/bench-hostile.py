@@ -5,7 +5,8 @@
 
 Starts one master (fsync on) in a temporary directory, then sends, one kind at a time, requests
 whose content chooses the work: the largest object the API takes, JSON nested to the parser's
-limit, a JSON patch of 10,000 operations, a patch that would expand to gigabytes, a label selector
+limit, a JSON patch of 10,000 operations, a patch that would expand to gigabytes, one that would
+shift a million list items a thousand times, a strategic merge of 20,000 containers, a label selector
 of 100 terms (the most allowed), a list of 5,000 objects (JSON and table), a watch replaying 5,000 events, and a
 request head sent a byte at a time. For each kind it shows what another client sees meanwhile
 (the slowest answer to `/readyz`, asked every 2 ms on a connection of its own) and, from
@@ -138,6 +139,14 @@ def main():
         bomb = [{"op": "add", "path": "/data", "value": {"a": "x" * 1000}}] + [{"op": "copy", "from": "/data", "path": f"/data/c{i}"} for i in range(30)]
         case("JSON patch doubling the object 30 times", lambda: request(
             "PATCH", configmaps("first"), bomb, "application/json-patch+json")[0])
+        numbers = [{"op": "add", "path": "/x", "value": [0] * 1_000_000}] + [{"op": "add", "path": "/x/0", "value": 1}] * 1_000
+        case("JSON patch: 1,000 inserts at the front of 1M items", lambda: request(
+            "PATCH", configmaps("first"), numbers, "application/json-patch+json")[0])
+        case("create of a Pod", lambda: request("POST", "/api/v1/namespaces/default/pods",
+                                                {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a", "image": "x"}]}})[0])
+        containers = {"spec": {"containers": [{"name": f"c{i}", "image": "x"} for i in range(20_000)]}}
+        case("strategic merge of 20,000 containers", lambda: request(
+            "PATCH", "/api/v1/namespaces/default/pods/p", containers, "application/strategic-merge-patch+json")[0])
         for i in range(5_000):
             request("POST", configmaps(), {"metadata": {"name": f"cm-{i}", "labels": {"n": str(i % 10)}}, "data": {"k": "v" * 100}})
         case("(5,000 ConfigMaps written, one at a time)", lambda: 200)

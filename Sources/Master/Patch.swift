@@ -46,9 +46,11 @@ public enum Patch {
     public static let maxResultBytes = 3 * 1024 * 1024
     /// The most operations one JSON patch may hold.
     public static let maxOperations = 10_000
-    /// The most list items one JSON patch may shift and values it may copy: about 30 ms of work
-    /// (inserting 1,000 times at the front of a list of a million numbers took 4 s).
-    public static let maxWork = 10_000_000
+    /// The most list items one JSON patch may shift: about 30 ms of moving memory (inserting
+    /// 1,000 times at the front of a list of a million numbers took 4 s).
+    public static let maxShiftedItems = 10_000_000
+    /// The most values one JSON patch may copy, counted one by one: about 20 ms of counting.
+    public static let maxCopiedValues = 500_000
 
     /// Whether the patch itself sets `metadata.resourceVersion` (a precondition: a conflict is
     /// then the client's to resolve, not retried by the server).
@@ -85,7 +87,8 @@ public enum Patch {
         // What the operations cost beyond their own size: list items shifted by inserts and
         // removals, and values shared by `copy` (each copied later when the document changes
         // beneath them). Bounded, so that no patch holds the loop for long whatever its content.
-        var work = 0
+        var shifted = 0
+        var copied = 0
         for (i, operation) in operations.enumerated() {
             guard let op = operation["op"]?.stringValue else { throw .badRequest("JSON patch operation \(i) has no \"op\"") }
             guard let path = operation["path"]?.stringValue else { throw .badRequest("JSON patch operation \(i) has no \"path\"") }
@@ -99,27 +102,30 @@ public enum Patch {
                 return try JSONPointer(from)
             }
             switch op {
-            case "add": try pointer.add(try value(), to: &document, work: &work)
-            case "remove": _ = try pointer.remove(from: &document, work: &work)
+            case "add": try pointer.add(try value(), to: &document, shifted: &shifted)
+            case "remove": _ = try pointer.remove(from: &document, shifted: &shifted)
             case "replace":
-                _ = try pointer.remove(from: &document, work: &work)
-                try pointer.add(try value(), to: &document, work: &work)
+                _ = try pointer.remove(from: &document, shifted: &shifted)
+                try pointer.add(try value(), to: &document, shifted: &shifted)
             case "move":
                 let source = try from()
-                let moved = try source.remove(from: &document, work: &work)
-                try pointer.add(moved, to: &document, work: &work)
+                let moved = try source.remove(from: &document, shifted: &shifted)
+                try pointer.add(moved, to: &document, shifted: &shifted)
             case "copy":
-                let copied = try from().get(document)
-                work += copied.valueCount(upTo: maxWork - work)
-                try pointer.add(copied, to: &document, work: &work)
+                let value = try from().get(document)
+                copied += value.valueCount(upTo: maxCopiedValues - copied)
+                guard copied <= maxCopiedValues else {
+                    throw APIError(code: 422, reason: "Invalid", message: "the JSON patch would copy more than \(maxCopiedValues) values (at operation \(i))")
+                }
+                try pointer.add(value, to: &document, shifted: &shifted)
             case "test":
                 guard try pointer.get(document) == (try value()) else {
                     throw APIError(code: 422, reason: "Invalid", message: "JSON patch test operation \(i) failed at \(path)")
                 }
             default: throw .badRequest("JSON patch operation \(i) has an unknown op \(JSON.quoted(op))")
             }
-            guard work <= maxWork else {
-                throw APIError(code: 422, reason: "Invalid", message: "the JSON patch would exceed \(maxWork) list items shifted and values copied (at operation \(i))")
+            guard shifted <= maxShiftedItems else {
+                throw APIError(code: 422, reason: "Invalid", message: "the JSON patch would shift more than \(maxShiftedItems) list items (at operation \(i))")
             }
         }
         return document
@@ -282,21 +288,21 @@ struct JSONPointer {
         return node
     }
 
-    /// Adds `value`; `work` grows by the list items the insert shifts.
-    func add(_ value: JSON, to document: inout JSON, work: inout Int) throws(APIError) {
+    /// Adds `value`; `shifted` grows by the list items the insert moves.
+    func add(_ value: JSON, to document: inout JSON, shifted: inout Int) throws(APIError) {
         try modify(&document, tokens[...]) { (parent: inout JSON, last: String) throws(APIError) in
             if try parent.withFields({ fields in fields[last] = value }) != nil { return }
             let inserted = try parent.withItems { (items) throws(APIError) in
                 guard let i = JSONPointer.index(last, count: items.count, allowEnd: true) else { throw missing() }
-                work += items.count - i
+                shifted += items.count - i
                 items.insert(value, at: i)
             }
             guard inserted != nil else { throw missing() }
         } whole: { () throws(APIError) -> JSON in value }
     }
 
-    /// Removes and returns the value; `work` grows by the list items the removal shifts.
-    func remove(from document: inout JSON, work: inout Int) throws(APIError) -> JSON {
+    /// Removes and returns the value; `shifted` grows by the list items the removal moves.
+    func remove(from document: inout JSON, shifted: inout Int) throws(APIError) -> JSON {
         var removed: JSON?
         try modify(&document, tokens[...]) { (parent: inout JSON, last: String) throws(APIError) in
             if let fromObject = try parent.withFields({ fields in fields.removeValue(forKey: last) }) {
@@ -304,7 +310,7 @@ struct JSONPointer {
             } else {
                 removed = try parent.withItems { (items) throws(APIError) in
                     guard let i = JSONPointer.index(last, count: items.count, allowEnd: false) else { throw missing() }
-                    work += items.count - i - 1
+                    shifted += items.count - i - 1
                     return items.remove(at: i)
                 }
             }

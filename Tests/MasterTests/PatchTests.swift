@@ -11,16 +11,23 @@ struct PatchTests {
     /// operations (under 1 KB) described gigabytes that the server then encoded. The result's size
     /// is measured first, cheaply, and refused past the limit.
     @Test func patchThatExplodesIsRefusedCheaply() throws {
-        // `/x` becomes [x, ...x] at each copy: 2^40 strings of 100 bytes.
-        let doubling = JSON.array([["op": "add", "path": "/x", "value": [.string(String(repeating: "y", count: 100))]]]
-            + Array(repeating: ["op": "copy", "from": "/x", "path": "/x/0"], count: 40))
+        // `/x` becomes [x, ...x] at each copy: 2^10 strings of 100 KB, or 2^40 of 100 bytes.
+        func doubling(_ copies: Int, bytes: Int) -> JSON {
+            .array([["op": "add", "path": "/x", "value": [.string(String(repeating: "y", count: bytes))]]]
+                + Array(repeating: ["op": "copy", "from": "/x", "path": "/x/0"], count: copies))
+        }
         let target: JSON = ["metadata": ["name": "x"], "data": ["v": "y"]]
         #expect {
-            try Patch.apply(.json, doubling, to: target, schema: nil)
+            try Patch.apply(.json, doubling(10, bytes: 100_000), to: target, schema: nil)
         } throws: { error in
-            (error as? APIError)?.code == 422 && "\((error as! APIError).message)".contains("would exceed")
+            (error as? APIError)?.code == 422 && "\((error as! APIError).message)".contains("would exceed \(Patch.maxResultBytes) bytes")
         }
-        let few = JSON.array(Array(doubling.arrayValue!.prefix(4)))
+        #expect {
+            try Patch.apply(.json, doubling(40, bytes: 100), to: target, schema: nil)
+        } throws: { error in
+            (error as? APIError)?.code == 422 && "\((error as! APIError).message)".contains("would copy more than")
+        }
+        let few = doubling(3, bytes: 100)
         #expect(try Patch.apply(.json, few, to: target, schema: nil)["x"]?.arrayValue?.count == 4)  // [x, ...x] three times
         let tooMany = JSON.array(Array(repeating: ["op": "test", "path": "/metadata/name", "value": "x"], count: Patch.maxOperations + 1))
         #expect(throws: APIError.self) { try Patch.apply(.json, tooMany, to: target, schema: nil) }
@@ -30,7 +37,7 @@ struct PatchTests {
     /// Found by a close reading: a JSON patch under 3 MB could add a list of a million numbers and
     /// insert at its front a thousand times (4 s of shifting on the loop), or copy a large value
     /// and change what it was copied from, over and over (a full copy each time). Shifted items
-    /// and copied values are counted, and the patch refused past `Patch.maxWork`.
+    /// and copied values are counted, and the patch refused past `Patch.maxShiftedItems` or `Patch.maxCopiedValues`.
     @Test func jsonPatchWorkIsBounded() throws {
         let target: JSON = ["metadata": ["name": "x"]]
         let list = JSON.array(Array(repeating: .number(0), count: 100_000))
@@ -41,7 +48,7 @@ struct PatchTests {
         #expect {
             try Patch.apply(.json, frontInserts(1_000), to: target, schema: nil)
         } throws: { error in
-            "\((error as? APIError)?.message ?? "")".contains("would exceed \(Patch.maxWork) list items shifted and values copied (at operation 100)")
+            "\((error as? APIError)?.message ?? "")".contains("would shift more than \(Patch.maxShiftedItems) list items (at operation 100)")
         }
         // Removing from the front shifts too; appending and removing the last item do not.
         let removals = JSON.array([["op": "add", "path": "/x", "value": list]] + Array(repeating: ["op": "remove", "path": "/x/0"], count: 200))
@@ -52,7 +59,11 @@ struct PatchTests {
         // Copy the list, then change the original: each pair would copy it whole.
         let copies = JSON.array([["op": "add", "path": "/x", "value": list]]
             + Array(repeating: [["op": "copy", "from": "/x", "path": "/y"], ["op": "add", "path": "/x/-", "value": 1]], count: 200).flatMap { $0 })
-        #expect(throws: APIError.self) { try Patch.apply(.json, copies, to: target, schema: nil) }
+        #expect {
+            try Patch.apply(.json, copies, to: target, schema: nil)
+        } throws: { error in
+            "\((error as? APIError)?.message ?? "")".contains("would copy more than \(Patch.maxCopiedValues) values (at operation 9)")
+        }
         // The most operations, each adding a key to a map, is ordinary work.
         let keys = JSON.array((0..<Patch.maxOperations).map { ["op": "add", "path": .string("/data/k\($0)"), "value": "v"] })
         #expect(try Patch.apply(.json, keys, to: ["data": [:]], schema: nil)["data"]?.objectValue?.count == Patch.maxOperations)
