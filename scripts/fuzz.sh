@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of every parser that takes outside input (docs/fuzzing.md).
 #   bash scripts/fuzz.sh [SECONDS] [TARGET...]   (default: 30 s each, every target)
+#   FUZZ_RUNS=N bash scripts/fuzz.sh 0 [TARGET...]   (N inputs each instead: a long campaign)
 # Builds one libFuzzer binary (-sanitize=fuzzer,address) from scripts/fuzz/FuzzTargets.swift and the
 # sources of Raft, Store, Master and the HTTP parser compiled as one module, then runs each target
 # for SECONDS with a corpus in .build/fuzz/corpus/TARGET, seeded from the tests' manifests, and
@@ -42,11 +43,14 @@ for target in "${targets[@]}"; do
   log="$work/$target.log"
   dict=()
   [ -f "scripts/fuzz/$target.dict" ] && dict=(-dict="scripts/fuzz/$target.dict")
-  echo "fuzz $target for ${seconds}s"
-  if FUZZ_TARGET=$target "$work/fuzz" -max_total_time="$seconds" -timeout=2 -rss_limit_mb=2048 "${dict[@]}" \
+  limit=(-max_total_time="$seconds")
+  [ -n "${FUZZ_RUNS:-}" ] && limit=(-runs="$FUZZ_RUNS")
+  echo "fuzz $target for ${FUZZ_RUNS:-${seconds}s} ${FUZZ_RUNS:+inputs}"
+  started=$SECONDS
+  if FUZZ_TARGET=$target "$work/fuzz" "${limit[@]}" -timeout=2 -rss_limit_mb=2048 "${dict[@]}" \
       -artifact_prefix="$work/$target-" -print_final_stats=1 "$corpus" >"$log" 2>&1; then
     grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' "$log" | tr '\n' ' '
-    echo "$(grep -oE "cov: [0-9]+" "$log" | tail -1)"
+    echo "$(grep -oE "cov: [0-9]+" "$log" | tail -1) in $((SECONDS - started)) s"
   else
     echo "FINDING in $target (log: $log):" >&2
     grep -E 'ERROR|SUMMARY|Fatal error|Test unit written' "$log" | head -5 >&2
