@@ -51,13 +51,30 @@ public enum HTTPClient {
         host: String, port: UInt16, target: String, headers: [(String, String)] = [], idleTimeoutMs: Int32 = 3_600_000,
         started: () -> Void = {}, line: (String) -> Bool
     ) throws(Failure) -> HTTPResponse {
+        var pending: [UInt8] = []
+        return try stream(host: host, port: port, target: target, headers: headers, idleTimeoutMs: idleTimeoutMs, started: started) { bytes in
+            pending += bytes
+            while let newline = pending.firstIndex(of: 10) {
+                let text = String(decoding: pending[..<newline], as: UTF8.self)
+                pending.removeFirst(newline + 1)
+                if !line(text) { return false }
+            }
+            return true
+        }
+    }
+
+    /// Like `stream(...line:)`, but hands over the body's bytes as they arrive (a followed log,
+    /// whose last line may have no newline).
+    public static func stream(
+        host: String, port: UInt16, target: String, headers: [(String, String)] = [], idleTimeoutMs: Int32 = 3_600_000,
+        started: () -> Void = {}, received: ([UInt8]) -> Bool
+    ) throws(Failure) -> HTTPResponse {
         let connection = try Connection(host: host, port: port, timeoutMs: 10_000)
         defer { close(connection.fd) }
         try connection.send(method: "GET", target: target, host: host, headers: headers, body: [])
         connection.timeoutMs = idleTimeoutMs
         var decoder = ResponseDecoder()
         decoder.streaming = true
-        var pending: [UInt8] = []
         var announced = false
         while true {
             let bytes = try connection.receive()
@@ -70,12 +87,8 @@ public enum HTTPClient {
                 announced = true
                 started()
             }
-            pending += decoder.takeBody()
-            while let newline = pending.firstIndex(of: 10) {
-                let text = String(decoding: pending[..<newline], as: UTF8.self)
-                pending.removeFirst(newline + 1)
-                if !line(text) { return decoder.head! }
-            }
+            let body = decoder.takeBody()
+            if !body.isEmpty, !received(body) { return decoder.head! }
             if done != nil || bytes.isEmpty { return decoder.head ?? HTTPResponse(status: 0) }
         }
     }
@@ -195,7 +208,8 @@ public enum HTTPClient {
                 finished = true
             }
             guard finished, var response = head else { return nil }
-            if !streaming { response.body = body }
+            // A stream's body is taken as it comes; an answer that is not a stream keeps its body.
+            if !streaming || !chunked { response.body = body }
             return response
         }
 

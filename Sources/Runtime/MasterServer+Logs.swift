@@ -30,7 +30,7 @@ extension MasterServer {
         guard let ip, let port = node?[path: ["status", "daemonEndpoints", "kubeletEndpoint", "Port"]]?.intValue, (1...65535).contains(port) else {
             return respond(HTTPForwarder.unreachable("node \(nodeName) has not reported where its agent listens"))
         }
-        let passed = ["follow", "previous", "tailLines"].compactMap { key in request.queryValue(key).map { "\(key)=\($0)" } }
+        let passed = ["follow", "previous", "tailLines", "limitBytes"].compactMap { key in request.queryValue(key).map { "\(key)=\($0)" } }
         let target = "/containerLogs/\(namespace)/\(name)/\(container)" + (passed.isEmpty ? "" : "?" + passed.joined(separator: "&"))
         let agent = PeerTransport.Address(host: ip, port: UInt16(port))
         if ["true", "1"].contains(request.queryValue("follow") ?? "") {
@@ -46,8 +46,8 @@ extension MasterServer {
     }
 }
 
-/// A followed log relayed from an agent: read on a helper thread with a blocking client, each line
-/// handed to the loop and sent on the reader's stream; it stops when either side goes away.
+/// A followed log relayed from an agent: read on a helper thread with a blocking client, its bytes
+/// handed to the loop as they come and sent on the reader's stream; it stops when either side goes away.
 final class LogRelay: @unchecked Sendable {
     // Safe: `respond` and `stream` are touched only on the loop (through `LoopHandle.execute`);
     // `readerLeft` is shared with the thread behind a mutex.
@@ -68,9 +68,8 @@ final class LogRelay: @unchecked Sendable {
                 let head = try HTTPClient.stream(
                     host: agent.host, port: agent.port, target: target,
                     started: { handle.execute { self.open() } },
-                    line: { text in
+                    received: { bytes in
                         guard !self.readerLeft.withLock({ $0 }) else { return false }
-                        let bytes = Array((text + "\n").utf8)
                         handle.execute { _ = self.stream?.send(bytes) }
                         return true
                     })

@@ -137,10 +137,10 @@ final class APIClient {
     func follow(_ target: String, line: (String) -> Void) throws(CommandFailure) {
         let head = try untilAnswered { (master) throws(CommandFailure) -> Result<HTTPResponse, Problem> in
             do throws(HTTPClient.Failure) {
-                let head = try HTTPClient.stream(host: master.host, port: master.port, target: target, headers: [("Accept", "text/plain")]) { text in
+                let head = try HTTPClient.stream(host: master.host, port: master.port, target: target, headers: [("Accept", "text/plain")], line: { text in
                     line(text)
                     return true
-                }
+                })
                 return head.status == 503 ? .failure(.noLeader) : .success(head)
             } catch {
                 return .failure(.unreachable(error))
@@ -160,7 +160,7 @@ final class APIClient {
             let head = try untilAnswered { (master) throws(CommandFailure) -> Result<HTTPResponse, Problem> in
                 var streamed = false
                 do throws(HTTPClient.Failure) {
-                    let head = try HTTPClient.stream(host: master.host, port: master.port, target: target(resume), headers: [("Accept", accept)], started: { streamed = true }) { line in
+                    let head = try HTTPClient.stream(host: master.host, port: master.port, target: target(resume), headers: [("Accept", accept)], started: { streamed = true }, line: { line in
                         guard let parsed = try? JSONParser.parse(line) else { return true }
                         if let rv = parsed[path: ["object", "metadata", "resourceVersion"]]?.stringValue { resume = rv }
                         do throws(CommandFailure) { try event(parsed) } catch {
@@ -168,7 +168,7 @@ final class APIClient {
                             return false
                         }
                         return true
-                    }
+                    })
                     if head.status == 503 { return .failure(.noLeader) }
                     return .success(head)
                 } catch {

@@ -199,15 +199,23 @@ struct AgentClusterTests {
         let firstLine = { (body: String?) in body?.split(separator: "\n").first.map(String.init) }
         #expect(firstLine(current?.body)?.hasPrefix("started ") == true && firstLine(current?.body) != firstLine(previous?.body), "two runs, two outputs")
         #expect(HTTPTestClient.request("GET", port: cluster.port(1), path: logPath + "?previous=true&tailLines=1")?.body == "done\n")
+        #expect(HTTPTestClient.request("GET", port: cluster.port(1), path: logPath + "?previous=true&limitBytes=8")?.body == "started ")
+        #expect(HTTPTestClient.request("GET", port: cluster.port(1), path: logPath + "?previous=true&tailLines=1&limitBytes=3")?.body == "don")
+        #expect(HTTPTestClient.request("GET", port: cluster.port(1), path: logPath + "?limitBytes=0")?.status == 400)
         // Followed: the stream carries the run's lines as they come and ends with the run.
         #expect(Self.eventually(10) {
             Self.get(cluster, "/api/v1/namespaces/default/pods/crasher")?[path: ["status", "containerStatuses"]]?.arrayValue?.first?[path: ["state", "running"]] != nil
         })
         let followed = HTTPTestClient.request("GET", port: cluster.port(2), path: logPath + "?follow=true", timeoutMs: 5000)
         #expect(followed?.status == 200 && followed?.body.contains("done\n") == true, "\(String(describing: followed))")
+        let limited = HTTPTestClient.request("GET", port: cluster.port(2), path: logPath + "?follow=true&limitBytes=8", timeoutMs: 5000)
+        #expect(limited?.status == 200 && limited?.body == "started ", "\(String(describing: limited))")
         // Refusals in Kubernetes' words.
         let wrong = HTTPTestClient.request("GET", port: cluster.port(1), path: logPath + "?container=nope")
         #expect(wrong?.status == 400 && wrong?.body.contains("container nope is not valid for pod crasher") == true)
+        // The agent's refusal of a followed log reaches the reader with its message.
+        let refused = HTTPTestClient.request("GET", port: cluster.port(1), path: logPath + "?follow=true&limitBytes=-1")
+        #expect(refused?.status == 400 && refused?.body.contains("limitBytes must be a positive number of bytes") == true, "\(String(describing: refused))")
         #expect(HTTPTestClient.request("GET", port: cluster.port(1), path: "/api/v1/namespaces/default/pods/nosuch/log")?.status == 404)
     }
 
