@@ -6,6 +6,8 @@ import Store
 /// real clients do: it sends to one master (any master serves: a follower forwards), moves to
 /// another on 503 (nothing was done: retrying is safe), retries a read after a timeout, and
 /// records a write that timed out or got 504 as of unknown outcome instead of sending it again.
+/// Every other unconditional update is sent as a merge PATCH of the value, which the master
+/// applies to the object it reads, retrying its own compare-and-swap on a conflict.
 struct SimClient {
     var target: Int
     var sequence: UInt64 = 0
@@ -15,6 +17,8 @@ struct SimClient {
     var attempt: UInt64 = 0
     /// The latest version this client saw for each key, for conditional updates and deletes.
     var versions: [String: LogIndex] = [:]
+    /// Whether the operation in flight, an update naming no version, is sent as a PATCH.
+    var patch = false
 }
 
 extension Simulation {
@@ -34,13 +38,15 @@ extension Simulation {
         default: operation = .write(.delete(key: key, expectedVersion: known))
         }
         clients[c].sequence += 1
+        clients[c].patch = known == nil && clients[c].sequence % 2 == 0
         clients[c].operation = operation
         clients[c].invokeNs = nowNs
         sendRequest(c)
     }
 
-    /// The API request for an operation.
-    static func request(for operation: ClientOperation) -> HTTPRequest {
+    /// The API request for an operation; `patch` sends an update as a merge patch of its value
+    /// (the model's unconditional update: 404 when the object is missing).
+    static func request(for operation: ClientOperation, patch: Bool) -> HTTPRequest {
         func object(_ key: String, _ value: String, version: LogIndex?) -> [UInt8] {
             var metadata: JSON = ["name": .string(key)]
             if let version { metadata["resourceVersion"] = .string(String(version)) }
@@ -53,6 +59,10 @@ extension Simulation {
             return HTTPRequest(method: "GET", target: "\(configMapsPath)/\(key)")
         case .write(.create(let key, let value)):
             return HTTPRequest(method: "POST", target: configMapsPath, headers: json, body: object(key, value, version: nil))
+        case .write(.update(let key, let value, nil)) where patch:
+            let body: JSON = ["data": ["v": .string(value)]]
+            return HTTPRequest(method: "PATCH", target: "\(configMapsPath)/\(key)", headers: [(name: "Content-Type", value: "application/merge-patch+json")],
+                               body: Array(body.text.utf8))
         case .write(.update(let key, let value, let expected)):
             return HTTPRequest(method: "PUT", target: "\(configMapsPath)/\(key)", headers: json, body: object(key, value, version: expected))
         case .write(.delete(let key, let expected)):
@@ -66,7 +76,7 @@ extension Simulation {
         clients[c].attempt += 1
         let attempt = clients[c].attempt
         if !networkRng.chance(lossRate) {
-            schedule(after: networkDelay(), .request(node: clients[c].target, .client(c), attempt: attempt, Self.request(for: operation)))
+            schedule(after: networkDelay(), .request(node: clients[c].target, .client(c), attempt: attempt, Self.request(for: operation, patch: clients[c].patch)))
         }
         schedule(after: clientTimeoutNs, .clientTimeout(client: c, attempt: attempt))
     }
