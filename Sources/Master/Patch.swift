@@ -292,7 +292,7 @@ struct JSONPointer {
     func add(_ value: JSON, to document: inout JSON, shifted: inout Int) throws(APIError) {
         try modify(&document, tokens[...]) { (parent: inout JSON, last: String) throws(APIError) in
             if try parent.withFields({ fields in fields[last] = value }) != nil { return }
-            let inserted = try parent.withItems { (items) throws(APIError) in
+            let inserted: Void? = try parent.withItems { (items) throws(APIError) in
                 guard let i = JSONPointer.index(last, count: items.count, allowEnd: true) else { throw missing() }
                 shifted += items.count - i
                 items.insert(value, at: i)

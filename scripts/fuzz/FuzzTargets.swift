@@ -6,10 +6,10 @@
 import Glibc
 
 /// The target chosen for this process.
-nonisolated(unsafe) let fuzzTarget: String = getenv("FUZZ_TARGET").map { String(cString: $0) } ?? ""
+let fuzzTarget: String = getenv("FUZZ_TARGET").map { String(cString: $0) } ?? ""
 
 /// A Pod the patch target patches (its schema gives the strategic merge keys).
-nonisolated(unsafe) let patchTarget: JSON = {
+let patchTarget: JSON = {
     let text = #"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default","labels":{"app":"web"},"resourceVersion":"7"},"spec":{"containers":[{"name":"c","image":"nginx","ports":[{"containerPort":80}]}]}}"#
     return try! JSONParser.parse(text)
 }()
