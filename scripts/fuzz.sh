@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of every parser that takes outside input (docs/fuzzing.md).
 #   bash scripts/fuzz.sh [SECONDS] [TARGET...]   (default: 30 s each, every target)
-#   FUZZ_RUNS=N bash scripts/fuzz.sh 0 [TARGET...]   (N inputs each instead: a long campaign)
+#   FUZZ_RUNS=N bash scripts/fuzz.sh [SECONDS] [TARGET...]   (a long campaign: N inputs each, or
+#   SECONDS if that comes first; 0 seconds means no time limit)
 # Builds one libFuzzer binary (-sanitize=fuzzer,address) from scripts/fuzz/FuzzTargets.swift and the
 # sources of Raft, Store, Master and the HTTP parser compiled as one module, then runs each target
 # for SECONDS with a corpus in .build/fuzz/corpus/TARGET, seeded from the tests' manifests, and
@@ -44,8 +45,8 @@ for target in "${targets[@]}"; do
   dict=()
   [ -f "scripts/fuzz/$target.dict" ] && dict=(-dict="scripts/fuzz/$target.dict")
   limit=(-max_total_time="$seconds")
-  [ -n "${FUZZ_RUNS:-}" ] && limit=(-runs="$FUZZ_RUNS")
-  echo "fuzz $target for ${FUZZ_RUNS:-${seconds}s} ${FUZZ_RUNS:+inputs}"
+  [ -n "${FUZZ_RUNS:-}" ] && limit+=(-runs="$FUZZ_RUNS")
+  echo "fuzz $target for ${seconds}s${FUZZ_RUNS:+ or $FUZZ_RUNS inputs}"
   started=$SECONDS
   if FUZZ_TARGET=$target "$work/fuzz" "${limit[@]}" -timeout=2 -rss_limit_mb=2048 "${dict[@]}" \
       -artifact_prefix="$work/$target-" -print_final_stats=1 "$corpus" >"$log" 2>&1; then

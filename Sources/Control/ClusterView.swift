@@ -28,13 +28,20 @@ public struct ClusterView: Sendable {
     private(set) var ownerKeys: [String: String] = [:]
     /// Node names in sorted order: the scheduler's deterministic walk.
     public private(set) var nodeNames: [String] = []
+    public private(set) var events: [String: EventFacts] = [:]
+    /// Event keys by `EventFacts.correlation`: where a repeat is counted.
+    private(set) var eventsByCorrelation: [String: String] = [:]
+    /// Event keys with the version that created them, oldest first from `eventQueueHead`. The
+    /// entry of a deleted event stays until it reaches the head (or the queue is compacted).
+    private var eventQueue: [(version: UInt64, key: String)] = []
+    private var eventQueueHead = 0
 
     public init() {}
 
     /// The kinds the control plane reads, by store key prefix.
     static func reads(_ key: String) -> Bool {
         key.hasPrefix("pods/") || key.hasPrefix("nodes/") || key.hasPrefix("replicasets/") || key.hasPrefix("deployments/")
-            || key.hasPrefix(Self.leasePrefix)
+            || key.hasPrefix(Self.leasePrefix) || key.hasPrefix("events/")
     }
 
     static let leasePrefix = "leases/kube-node-lease/"
@@ -82,6 +89,9 @@ public struct ClusterView: Sendable {
             let old = leaseRenewals[name]
             leaseRenewals[name] = object.map { $0[path: ["spec", "renewTime"]]?.stringValue ?? "" }
             return .lease(old)
+        } else if key.hasPrefix("events/") {
+            setEvent(key, object, version: version)
+            return .event
         }
         return .none
     }
@@ -93,7 +103,41 @@ public struct ClusterView: Sendable {
         case replicaSet(ReplicaSetFacts?)
         case deployment(DeploymentFacts?)
         case lease(String?)
+        case event
         case none
+    }
+
+    private mutating func setEvent(_ key: String, _ object: JSON?, version: UInt64) {
+        let old = events[key]
+        if let old, eventsByCorrelation[old.correlation] == key { eventsByCorrelation[old.correlation] = nil }
+        let new = object.map { EventFacts(key: key, version: version, createdVersion: old?.createdVersion ?? version, object: $0) }
+        events[key] = new
+        if let new {
+            eventsByCorrelation[new.correlation] = key
+            if old == nil { eventQueue.append((version, key)) }
+        }
+        while eventQueueHead < eventQueue.count, !isCurrent(eventQueue[eventQueueHead]) { eventQueueHead += 1 }
+        if eventQueueHead > 1024, eventQueueHead * 2 > eventQueue.count {
+            eventQueue.removeFirst(eventQueueHead)
+            eventQueueHead = 0
+        }
+        if eventQueue.count - eventQueueHead > 2 * events.count + 1024 {  // many deleted out of order
+            eventQueue = eventQueue[eventQueueHead...].filter(isCurrent)
+            eventQueueHead = 0
+        }
+    }
+
+    private func isCurrent(_ entry: (version: UInt64, key: String)) -> Bool { events[entry.key]?.createdVersion == entry.version }
+
+    /// The `count` oldest events.
+    func oldestEvents(_ count: Int) -> [EventFacts] {
+        var oldest: [EventFacts] = []
+        var i = eventQueueHead
+        while oldest.count < count, i < eventQueue.count {
+            if isCurrent(eventQueue[i]), let event = events[eventQueue[i].key] { oldest.append(event) }
+            i += 1
+        }
+        return oldest
     }
 
     private mutating func index(_ pod: PodFacts) {

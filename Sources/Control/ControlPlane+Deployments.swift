@@ -95,7 +95,15 @@ extension ControlPlane {
             ],
             "spec": ["replicas": .number(replicas), "minReadySeconds": .number(d.minReadySeconds), "selector": selector, "template": template],
         ]
-        create(.replicaSets, in: d.meta.namespace, body, for: work)
+        create(.replicaSets, in: d.meta.namespace, body, for: work) { name in
+            Self.scalingEvent(d, name, from: 0, to: replicas)
+        }
+    }
+
+    /// `ScalingReplicaSet`, as the Deployment controller words it.
+    static func scalingEvent(_ d: DeploymentFacts, _ replicaSet: String, from old: Int, to new: Int) -> EventNote {
+        EventNote(about: d.meta, component: "deployment-controller", reason: "ScalingReplicaSet",
+                  message: "Scaled \(new > old ? "up" : "down") replica set \(replicaSet) from \(old) to \(new)")
     }
 
     /// Sets `rs`'s replicas, recording what the decision read of `d`.
@@ -104,7 +112,8 @@ extension ControlPlane {
         object[path: ["spec", "replicas"]] = .number(replicas)
         object[path: ["metadata", "annotations", Self.desiredReplicasAnnotation]] = .string(String(d.replicas))
         object[path: ["metadata", "annotations", Self.maxReplicasAnnotation]] = .string(String(d.replicas + d.fenceposts.surge))
-        update(rs.meta, .replicaSets, to: object, for: work)
+        let event = replicas == rs.replicas ? nil : Self.scalingEvent(d, rs.meta.name, from: rs.replicas, to: replicas)
+        update(rs.meta, .replicaSets, to: object, for: work, event: event)
     }
 
     /// Deletes old ReplicaSets scaled to zero beyond `revisionHistoryLimit`, oldest revision first.

@@ -19,7 +19,9 @@ extension ControlPlane {
             // The status first, then (once it applied and the node is looked at again) the taint.
             setCondition(&object, at: ["status", "conditions"], type: "Ready", status: "Unknown", reason: "NodeStatusUnknown",
                          message: "Kubelet stopped posting node status.")
-            return update(node.meta, .nodes, status: true, to: object, for: work)
+            return update(node.meta, .nodes, status: true, to: object, for: work,
+                          event: EventNote(about: node.meta, component: "node-controller", reason: "NodeNotReady",
+                                           message: "Node \(name) status is now: NodeNotReady"))
         }
         let wanted: String? = silent ? Defaulting.unreachableTaint : node.readyStatus == "True" ? nil : Defaulting.notReadyTaint
         let lifecycleTaints: Set<String> = [Defaulting.unreachableTaint, Defaulting.notReadyTaint]
@@ -51,7 +53,8 @@ extension ControlPlane {
             }
             guard let due else { continue }
             if due <= nowSeconds {
-                deletePod(pod, for: work)
+                deletePod(pod, for: work, event: EventNote(about: pod.meta, component: "taint-eviction-controller", reason: "TaintManagerEviction",
+                                                           message: "Marking for deletion Pod \(pod.meta.namespace)/\(pod.meta.name)"))
             } else {
                 after(UInt64(due) * 1_000_000_000, work)
             }

@@ -27,30 +27,33 @@ extension ControlPlane {
     /// Deletes a pod as Kubernetes does: a pod bound to a node is marked (`deletionTimestamp`,
     /// its grace period) and left for the node's agent to stop and remove; any other pod goes at
     /// once.
-    mutating func deletePod(_ pod: PodFacts, for work: Work) {
+    mutating func deletePod(_ pod: PodFacts, for work: Work, event: EventNote? = nil) {
         guard !pod.meta.deleting else { return }
         guard pod.nodeName != nil, !pod.isTerminal else {
-            return write(.delete(key: pod.meta.key, expectedVersion: pod.meta.version), for: work)
+            return write(.delete(key: pod.meta.key, expectedVersion: pod.meta.version), for: work, event: event)
         }
         var object = pod.meta.object
         object[path: ["metadata", "deletionTimestamp"]] = .string(Timestamp.text(seconds: nowSeconds))
         object[path: ["metadata", "deletionGracePeriodSeconds"]] = .number(object[path: ["spec", "terminationGracePeriodSeconds"]]?.intValue ?? 30)
-        write(.update(key: pod.meta.key, object: object, expectedVersion: pod.meta.version), for: work)
+        write(.update(key: pod.meta.key, object: object, expectedVersion: pod.meta.version), for: work, event: event)
     }
 
     /// Replaces the object (`subresource` nil) or its status with `object`, through the API's
     /// own rules for updates (generation, kept fields), conditional on the version read.
-    mutating func update(_ meta: ObjectMeta, _ type: ResourceType, status: Bool = false, to object: JSON, for work: Work) {
+    mutating func update(_ meta: ObjectMeta, _ type: ResourceType, status: Bool = false, to object: JSON, for work: Work,
+                         event: EventNote? = nil) {
         let path = ResourcePath(type: type, namespace: type.namespaced ? meta.namespace : nil, name: meta.name, subresource: status ? "status" : nil)
         guard let updated = try? Admission.update(path, object, current: meta.object, strict: false) else { return }
-        write(.update(key: meta.key, object: updated, expectedVersion: meta.version), for: work)
+        write(.update(key: meta.key, object: updated, expectedVersion: meta.version), for: work, event: event)
     }
 
-    /// Creates an object of `type` in `namespace` from `body` (with `generateName` or a name).
-    mutating func create(_ type: ResourceType, in namespace: String, _ body: JSON, for work: Work) {
+    /// Creates an object of `type` in `namespace` from `body` (with `generateName` or a name);
+    /// `event(name)` is recorded once it applied.
+    mutating func create(_ type: ResourceType, in namespace: String, _ body: JSON, for work: Work?,
+                         event: ((String) -> EventNote)? = nil, recording: String? = nil) {
         let path = ResourcePath(type: type, namespace: namespace, name: nil, subresource: nil)
         guard let object = try? Admission.create(path, body, strict: false, stamp: stamp()) else { return }
-        let key = type.key(namespace: namespace, name: object[path: ["metadata", "name"]]?.stringValue ?? "")
-        write(.create(key: key, object: object), for: work)
+        let name = object[path: ["metadata", "name"]]?.stringValue ?? ""
+        write(.create(key: type.key(namespace: namespace, name: name), object: object), for: work, event: event?(name), recording: recording)
     }
 }

@@ -40,10 +40,15 @@ extension ControlPlane {
                               "spec": rs.template["spec"] ?? [:]]
             body[path: ["metadata", "labels"]] = rs.template[path: ["metadata", "labels"]]
             body[path: ["metadata", "annotations"]] = rs.template[path: ["metadata", "annotations"]]
-            for _ in 0..<min(-difference, Self.replicaSetBurst) { create(.pods, in: rs.meta.namespace, body, for: work) }
+            for _ in 0..<min(-difference, Self.replicaSetBurst) {
+                create(.pods, in: rs.meta.namespace, body, for: work) { name in
+                    EventNote(about: rs.meta, component: "replicaset-controller", reason: "SuccessfulCreate", message: "Created pod: \(name)")
+                }
+            }
         } else if difference > 0 {
             for pod in Self.deletionOrder(active).prefix(min(difference, Self.replicaSetBurst)) {
-                deletePod(pod, for: work)
+                deletePod(pod, for: work, event: EventNote(about: rs.meta, component: "replicaset-controller", reason: "SuccessfulDelete",
+                                                           message: "Deleted pod: \(pod.meta.name)"))
             }
         }
         syncReplicaSetStatus(rs, active: active)

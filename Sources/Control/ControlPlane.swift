@@ -23,6 +23,12 @@ public struct ControlPlane {
         public var resyncIntervalNs: UInt64 = 30_000_000_000
         /// Writes decided per round at most (more wait for the next round).
         public var maxWritesPerRound = 512
+        /// Events kept at most: beyond it, the oldest are deleted.
+        public var maxEvents = 2000
+        /// Events about one object from one controller: at most this many at once, then one
+        /// per `eventRefillNs` (Kubernetes' EventSourceObjectSpamFilter: 25, one per 5 minutes).
+        public var eventBurst = 25
+        public var eventRefillNs: UInt64 = 300_000_000_000
         public var plantedBugs: PlantedBugs = []
 
         public init() {}
@@ -57,10 +63,21 @@ public struct ControlPlane {
     var round: [ControlWrite] = []
     /// Draws the uids and name suffixes of the objects the controllers create.
     var rng: SplitMix64
+    /// Events whose writes applied, to record in the next round.
+    var pendingEvents: [EventNote] = []
+    /// What each object's events from each controller may still spend (the spam filter).
+    var eventBuckets: [String: EventBucket] = [:]
+    /// Correlations with an event write in flight: a repeat waits for it, so counts add up.
+    var eventsInFlight: Set<String> = []
 
     struct InFlight {
-        var work: Work
+        /// What is decided again if the write fails; nil for an event (best effort, not retried).
+        var work: Work?
         var binding: (node: String, pod: PodFacts)?
+        /// Recorded once the write applied.
+        var event: EventNote?
+        /// The correlation of the event this write records.
+        var recording: String?
     }
 
     /// A control plane whose new objects' uids and names come from `seed`.
@@ -82,7 +99,7 @@ public struct ControlPlane {
     /// Replaces the view with a whole state (after a snapshot is restored).
     public mutating func rebuild(_ items: [(key: String, value: String, version: UInt64)]) {
         view = ClusterView()
-        for item in items where ClusterView.reads(item.key) {
+        for item in items.sorted(by: { ($0.version, $0.key) < ($1.version, $1.key) }) where ClusterView.reads(item.key) {
             view.set(item.key, try? JSONParser.parse(Array(item.value.utf8)), version: item.version)
         }
         if leading { lead(nowNs: nowNs) }
@@ -110,16 +127,23 @@ public struct ControlPlane {
         waitingForChange = []
         timers = []
         lastHeardNs = [:]
+        pendingEvents = []
+        eventBuckets = [:]
+        eventsInFlight = []
     }
 
     /// A write ended: applied (`succeeded`), or refused, conflicted or timed out. Its work item is
     /// decided again when it failed; when it applied, the change itself marked what it concerns.
     public mutating func finished(_ id: UInt64, succeeded: Bool) {
         guard let write = inFlight.removeValue(forKey: id) else { return }
-        busy[write.work, default: 1] -= 1
-        if busy[write.work] == 0 { busy[write.work] = nil }
+        if let work = write.work {
+            busy[work, default: 1] -= 1
+            if busy[work] == 0 { busy[work] = nil }
+            if !succeeded { dirty.insert(work) }
+        }
         if let binding = write.binding { assumed[binding.node]?.remove(binding.pod) }
-        if !succeeded { dirty.insert(write.work) }
+        if let recording = write.recording { eventsInFlight.remove(recording) }
+        if succeeded, let event = write.event, pendingEvents.count < options.maxEvents { pendingEvents.append(event) }
     }
 
     /// Decides what to write now.
@@ -137,7 +161,7 @@ public struct ControlPlane {
             timers.removeFirst()
             dirty.insert(first.work)
         }
-        guard !dirty.isEmpty else { return [] }
+        guard !dirty.isEmpty || !pendingEvents.isEmpty else { return [] }
         round = []
         for work in dirty.sorted() where round.count < options.maxWritesPerRound && busy[work] == nil {
             dirty.remove(work)
@@ -147,8 +171,10 @@ public struct ControlPlane {
             case .replicaSet(let key): syncReplicaSet(key)
             case .schedule(let key): schedule(key)
             case .node(let name): syncNode(name)
+            case .events: collectEvents()
             }
         }
+        recordPendingEvents()
         defer { round = [] }
         return round
     }
@@ -158,14 +184,14 @@ public struct ControlPlane {
 
     // MARK: Helpers for the controllers
 
-    /// Queues a write decided for `work`.
-    mutating func write(_ operation: ControlWrite.Operation, for work: Work,
-                        binding: (node: String, pod: PodFacts)? = nil) {
+    /// Queues a write decided for `work` (nil: an event's), recording `event` once it applied.
+    mutating func write(_ operation: ControlWrite.Operation, for work: Work?,
+                        binding: (node: String, pod: PodFacts)? = nil, event: EventNote? = nil, recording: String? = nil) {
         let id = nextWriteID
         nextWriteID += 1
         round.append(ControlWrite(id: id, operation: operation))
-        inFlight[id] = InFlight(work: work, binding: binding)
-        busy[work, default: 0] += 1
+        inFlight[id] = InFlight(work: work, binding: binding, event: event, recording: recording)
+        if let work { busy[work, default: 0] += 1 }
         if let binding { assumed[binding.node, default: NodeLoad()].add(binding.pod) }
     }
 
@@ -192,6 +218,7 @@ public struct ControlPlane {
             if let owner = rs.meta.controller, !view.ownerExists(owner.uid) { dirty.insert(.collect(key)) }
         }
         waitingForChange = []
+        if view.events.count > options.maxEvents { dirty.insert(.events) }
     }
 
     /// Marks what a change concerns.
@@ -247,6 +274,8 @@ public struct ControlPlane {
                 lastHeardNs[name] = nowNs
                 dirty.insert(.node(name))
             }
+        case .event:
+            if view.events.count > options.maxEvents { dirty.insert(.events) }
         case .none: break
         }
     }

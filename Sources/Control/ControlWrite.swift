@@ -30,4 +30,6 @@ enum Work: Hashable, Comparable, Sendable {
     case schedule(String)
     /// The node lifecycle of one node (by name).
     case node(String)
+    /// Deleting the oldest events beyond the limit.
+    case events
 }

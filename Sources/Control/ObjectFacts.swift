@@ -315,3 +315,28 @@ public struct DeploymentFacts: Sendable {
         return surge == 0 && unavailable == 0 ? (0, 1) : (surge, unavailable)
     }
 }
+
+/// An Event as the recorder and the event collector see it.
+public struct EventFacts: Sendable {
+    public var meta: ObjectMeta
+    public var count: Int
+    /// The version that created it: events are collected oldest first.
+    var createdVersion: UInt64
+    /// What makes a later event the same one (Kubernetes' EventCorrelator): the same source,
+    /// involved object, type, reason and message. Recorded again, it counts up instead.
+    var correlation: String
+
+    init(key: String, version: UInt64, createdVersion: UInt64, object: JSON) {
+        meta = ObjectMeta(key: key, version: version, object: object)
+        count = object["count"]?.intValue ?? 1
+        self.createdVersion = createdVersion
+        correlation = Self.correlation(component: object[path: ["source", "component"]]?.stringValue ?? "",
+                                       involvedUID: object[path: ["involvedObject", "uid"]]?.stringValue ?? "",
+                                       type: object["type"]?.stringValue ?? "", reason: object["reason"]?.stringValue ?? "",
+                                       message: object["message"]?.stringValue ?? "")
+    }
+
+    static func correlation(component: String, involvedUID: String, type: String, reason: String, message: String) -> String {
+        [component, involvedUID, type, reason, message].joined(separator: "\n")
+    }
+}

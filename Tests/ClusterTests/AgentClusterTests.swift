@@ -137,6 +137,13 @@ struct AgentClusterTests {
             binary: try #require(KubectlTests.findOnPath("kubectl")), server: "http://127.0.0.1:\(cluster.port(3))", cacheDir: "\(cluster.root)/kube")
         let viaKubectl = try kubectl.run(["logs", names[1]])
         #expect(viaKubectl.status == 0 && viaKubectl.output == "up \(names[1])\n", "\(viaKubectl.output)")
+        // The controllers' events, as `kubectl describe` shows them.
+        let describedDeployment = try kubectl.run(["describe", "deployment", "sleepers"])
+        #expect(describedDeployment.output.contains("ScalingReplicaSet") && describedDeployment.output.contains("Scaled up replica set sleepers-"),
+                "\(describedDeployment.output)")
+        let describedPod = try kubectl.run(["describe", "pod", names[0]])
+        #expect(describedPod.output.contains("Scheduled") && describedPod.output.contains("Successfully assigned default/\(names[0]) to node-"),
+                "\(describedPod.output)")
 
         // kill -9 of the leader: the pods keep their processes, nodes stay Ready, renewals go on,
         // and a scale-up sent at once is acted on by the new leader.
