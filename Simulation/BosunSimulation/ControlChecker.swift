@@ -23,6 +23,8 @@ import Store
 ///   below `replicas − maxUnavailable` available (counted from the ReplicaSets' statuses, as the
 ///   Deployment controller counts). Scale-downs an old leader decided are not judged: they are
 ///   compare-and-swaps on the ReplicaSet, made against the Deployment as it was then.
+/// - An event reports what happened: a `Scheduled` event names the node its pod is bound to (when
+///   the pod still exists).
 struct ControlChecker {
     var store = KVStore()
     var view = ControlPlane()
@@ -155,6 +157,12 @@ struct ControlChecker {
         } else if key.hasPrefix("leases/kube-node-lease/"), let renewTime = new?[path: ["spec", "renewTime"]], renewTime != old?[path: ["spec", "renewTime"]] {
             let name = String(key.dropFirst("leases/kube-node-lease/".count))
             renewalsNs[name] = (renewalsNs[name] ?? []).filter { $0 + nodeGraceNs > nowNs } + [nowNs]
+        } else if key.hasPrefix("events/"), old == nil, let event = new, event["reason"] == "Scheduled" {
+            let pod = "pods/\(event[path: ["involvedObject", "namespace"]]?.stringValue ?? "")/\(event[path: ["involvedObject", "name"]]?.stringValue ?? "")"
+            let node = (event["message"]?.stringValue ?? "").split(separator: " ").last.map(String.init)
+            if let facts = view.view.pods[pod], facts.meta.uid == event[path: ["involvedObject", "uid"]]?.stringValue, facts.nodeName != node {
+                return Violation(invariant: "events are true", detail: "entry \(index) reports \(pod) scheduled to \(node ?? "?"), but it is bound to \(facts.nodeName ?? "no node")")
+            }
         } else if key.hasPrefix("deployments/") {
             if old?["spec"] != new?["spec"] { availabilityChangedNs[key] = nowNs }
         } else if key.hasPrefix("replicasets/") {
