@@ -156,12 +156,40 @@ extension ControlPlane {
                 setCondition(&object, at: ["status", "conditions"], type: "Progressing", status: "True", reason: "NewReplicaSetAvailable",
                              message: "ReplicaSet \(name) has successfully progressed.", updateTimeField: "lastUpdateTime")
             } else {
-                setCondition(&object, at: ["status", "conditions"], type: "Progressing", status: "True", reason: "ReplicaSetUpdated",
-                             message: "ReplicaSet \(name) is progressing.", updateTimeField: "lastUpdateTime")
+                progressing(d, newRS: name, status: status, object: &object)
             }
         }
         guard object != d.meta.object else { return }
         update(d.meta, .deployments, status: true, to: object, for: .deployment(d.meta.key))
+    }
+
+    /// The `Progressing` condition of a rollout under way (Kubernetes' `DeploymentProgressing` and
+    /// `DeploymentTimedOut`): `ReplicaSetUpdated`, its `lastUpdateTime` renewed whenever more
+    /// pods are updated, ready or available or fewer old ones remain; `ProgressDeadlineExceeded`
+    /// (False) once `progressDeadlineSeconds` pass without progress.
+    mutating func progressing(_ d: DeploymentFacts, newRS name: String, status: JSON, object: inout JSON) {
+        let before = d.meta.object["status"] ?? [:]
+        func count(_ status: JSON, _ field: String) -> Int { status[field]?.intValue ?? 0 }
+        let progressed = count(status, "updatedReplicas") > count(before, "updatedReplicas")
+            || count(status, "readyReplicas") > count(before, "readyReplicas")
+            || count(status, "availableReplicas") > count(before, "availableReplicas")
+            || count(status, "replicas") - count(status, "updatedReplicas") < count(before, "replicas") - count(before, "updatedReplicas")
+        let previous = (before["conditions"]?.arrayValue ?? []).first { $0["type"] == "Progressing" }
+        let lastUpdate = previous?["lastUpdateTime"]?.stringValue.flatMap(Timestamp.seconds)
+        let running = (previous?["reason"] == "ReplicaSetUpdated" || previous?["reason"] == "ProgressDeadlineExceeded")
+            && previous?["message"]?.stringValue?.contains(name) == true  // this ReplicaSet's rollout, not an earlier one's
+        if !progressed, running, let lastUpdate {
+            let deadline = lastUpdate + Int64(d.progressDeadlineSeconds)
+            if deadline <= nowSeconds || previous?["reason"] == "ProgressDeadlineExceeded" {
+                setCondition(&object, at: ["status", "conditions"], type: "Progressing", status: "False", reason: "ProgressDeadlineExceeded",
+                             message: "ReplicaSet \(name) has timed out progressing.", updateTimeField: "lastUpdateTime")
+                return
+            }
+            after(UInt64(deadline) * 1_000_000_000, .deployment(d.meta.key))
+        }
+        setCondition(&object, at: ["status", "conditions"], type: "Progressing", status: "True", reason: "ReplicaSetUpdated",
+                     message: "ReplicaSet \(name) is progressing.", updateTimeField: "lastUpdateTime", touch: progressed)
+        if progressed || !running { after(UInt64(nowSeconds + Int64(d.progressDeadlineSeconds)) * 1_000_000_000, .deployment(d.meta.key)) }
     }
 
     /// A ReplicaSet's template without the `pod-template-hash` label, to compare with the

@@ -3,15 +3,16 @@ import Master
 /// Writes the controllers share: conditions, pod deletion, object and status updates.
 extension ControlPlane {
     /// Sets a condition in `conditions` (at `path` in `object`), keeping `lastTransitionTime`
-    /// when the status does not change. Returns whether anything but times changed.
+    /// when the status does not change. Returns whether anything but times changed. `touch`
+    /// sets `updateTimeField` to now even when nothing else changes.
     @discardableResult
     func setCondition(_ object: inout JSON, at path: [String], type: String, status: String, reason: String, message: String,
-                      updateTimeField: String? = nil) -> Bool {
+                      updateTimeField: String? = nil, touch: Bool = false) -> Bool {
         var conditions = object[path: path]?.arrayValue ?? []
         let now = JSON.string(Timestamp.text(seconds: nowSeconds))
         let index = conditions.firstIndex { $0["type"] == .string(type) }
         let old = index.map { conditions[$0] }
-        if let old, old["status"] == .string(status), old["reason"]?.stringValue ?? "" == reason, old["message"]?.stringValue ?? "" == message {
+        if !touch, let old, old["status"] == .string(status), old["reason"]?.stringValue ?? "" == reason, old["message"]?.stringValue ?? "" == message {
             return false
         }
         var condition: JSON = ["type": .string(type), "status": .string(status)]

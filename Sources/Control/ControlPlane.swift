@@ -197,9 +197,14 @@ public struct ControlPlane {
 
     mutating func stamp() -> WriteStamp { WriteStamp.make(using: &rng, nowSeconds: nowSeconds) }
 
-    /// Looks at `work` again at `atNs`.
+    /// Looks at `work` again at `atNs` (once, however often it is asked).
     mutating func after(_ atNs: UInt64, _ work: Work) {
         let at = timers.partitioningIndex { $0.atNs > atNs }
+        var same = at
+        while same > 0, timers[same - 1].atNs == atNs {
+            if timers[same - 1].work == work { return }
+            same -= 1
+        }
         timers.insert((atNs, work), at: at)
     }
 

@@ -290,6 +290,7 @@ public struct DeploymentFacts: Sendable {
     var revisionHistoryLimit: Int
     var paused: Bool
     var minReadySeconds: Int
+    var progressDeadlineSeconds: Int
 
     init(key: String, version: UInt64, object: JSON) {
         meta = ObjectMeta(key: key, version: version, object: object)
@@ -304,6 +305,7 @@ public struct DeploymentFacts: Sendable {
         revisionHistoryLimit = spec["revisionHistoryLimit"]?.intValue ?? 10
         paused = spec["paused"] == true
         minReadySeconds = spec["minReadySeconds"]?.intValue ?? 0
+        progressDeadlineSeconds = spec["progressDeadlineSeconds"]?.intValue ?? 600
     }
 
     /// `maxSurge` and `maxUnavailable` as counts (Kubernetes' `ResolveFenceposts`): surge rounds

@@ -117,8 +117,14 @@ struct CLITests {
         #expect(try cli.run(["get", "deploy", "-o", "name"]).out == "deployment.apps/web\n")
         #expect(try cli.run(["scale", "deployment", "web", "--replicas", "5"]).out == "deployment.apps/web scaled\n")
         #expect(try cli.run(["get", "deploy", "web", "-o", "json"]).out.contains("\"replicas\": 5"))
-        let described = try cli.run(["describe", "deploy", "web"]).out
-        #expect(described.hasPrefix("Name:         web\nNamespace:    default\n") && described.contains("Events:       <none>"), "\(described)")
+        var described = ""
+        for _ in 0..<50 {  // the scale-up's event is written once the ReplicaSet's scaling applied
+            described = try cli.run(["describe", "deploy", "web"]).out
+            if described.contains("Scaled up replica set web-"), described.contains(" to 5") { break }
+            usleep(100_000)
+        }
+        #expect(described.hasPrefix("Name:         web\nNamespace:    default\n"), "\(described)")
+        #expect(described.contains("Events:\n") && described.contains("ScalingReplicaSet") && described.contains(" to 5"), "\(described)")
 
         // Manifests from stdin, a List, a selector, all namespaces.
         let manifests = """

@@ -208,4 +208,29 @@ extension ControllerTests {
             #expect(h.objects("replicasets/").isEmpty && h.pods.isEmpty)
         }
     }
+
+    /// A rollout that makes no progress for `progressDeadlineSeconds` is reported as
+    /// `ProgressDeadlineExceeded` (what `kubectl rollout status` fails on); progress again, and it
+    /// completes.
+    @Test func progressDeadlineExceeded() {
+        var h = ControlHarness()
+        h.plane.lead(nowNs: h.nowNs)
+        var body = Self.deployment(replicas: 2, image: "v1")
+        body = body.replacing(#""replicas":2,"#, with: #""replicas":2,"progressDeadlineSeconds":10,"#)
+        h.create(.deployments, "default", body)
+        h.settle()
+        func progressing() -> JSON? {
+            h.objects("deployments/")[0][path: ["status", "conditions"]]?.arrayValue?.first { $0["type"] == "Progressing" }
+        }
+        #expect(progressing()?["reason"] == "ReplicaSetUpdated")
+        h.advance(seconds: 9)
+        #expect(progressing()?["status"] == "True", "no node for its pods, but within the deadline")
+        h.advance(seconds: 2)
+        let rs = h.objects("replicasets/")[0][path: ["metadata", "name"]]!.stringValue!
+        #expect(progressing()?["status"] == "False" && progressing()?["reason"] == "ProgressDeadlineExceeded")
+        #expect(progressing()?["message"] == .string("ReplicaSet \"\(rs)\" has timed out progressing."))
+        h.addNode("n1")
+        h.settle()
+        #expect(progressing()?["status"] == "True" && progressing()?["reason"] == "NewReplicaSetAvailable")
+    }
 }
