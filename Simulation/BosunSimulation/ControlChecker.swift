@@ -158,10 +158,10 @@ struct ControlChecker {
             let name = String(key.dropFirst("leases/kube-node-lease/".count))
             renewalsNs[name] = (renewalsNs[name] ?? []).filter { $0 + nodeGraceNs > nowNs } + [nowNs]
         } else if key.hasPrefix("events/"), old == nil, let event = new, event["reason"] == "Scheduled" {
-            let pod = "pods/\(event[path: ["involvedObject", "namespace"]]?.stringValue ?? "")/\(event[path: ["involvedObject", "name"]]?.stringValue ?? "")"
-            let node = (event["message"]?.stringValue ?? "").split(separator: " ").last.map(String.init)
-            if let facts = view.view.pods[pod], facts.meta.uid == event[path: ["involvedObject", "uid"]]?.stringValue, facts.nodeName != node {
-                return Violation(invariant: "events are true", detail: "entry \(index) reports \(pod) scheduled to \(node ?? "?"), but it is bound to \(facts.nodeName ?? "no node")")
+            let namespace = event[path: ["involvedObject", "namespace"]]?.stringValue ?? "", name = event[path: ["involvedObject", "name"]]?.stringValue ?? ""
+            if let pod = view.view.pods["pods/\(namespace)/\(name)"], pod.meta.uid == event[path: ["involvedObject", "uid"]]?.stringValue,
+               event["message"] != .string("Successfully assigned \(namespace)/\(name) to \(pod.nodeName ?? "")") {
+                return Violation(invariant: "events are true", detail: "entry \(index) reports \(event["message"]?.stringValue ?? ""), but \(name) is bound to \(pod.nodeName ?? "no node")")
             }
         } else if key.hasPrefix("deployments/") {
             if old?["spec"] != new?["spec"] { availabilityChangedNs[key] = nowNs }

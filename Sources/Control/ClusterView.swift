@@ -117,14 +117,17 @@ public struct ClusterView: Sendable {
             if old == nil { eventQueue.append((version, key)) }
         }
         while eventQueueHead < eventQueue.count, !isCurrent(eventQueue[eventQueueHead]) { eventQueueHead += 1 }
-        if eventQueueHead > 1024, eventQueueHead * 2 > eventQueue.count {
-            eventQueue.removeFirst(eventQueueHead)
-            eventQueueHead = 0
-        }
-        if eventQueue.count - eventQueueHead > 2 * events.count + 1024 {  // many deleted out of order
+        if eventQueue.count - events.count > events.count + 1024 {  // the entries of deleted events dominate
             eventQueue = eventQueue[eventQueueHead...].filter(isCurrent)
             eventQueueHead = 0
         }
+    }
+
+    /// Puts the events in the order they were created, after a whole state was loaded in key
+    /// order (changes arrive in version order and keep it).
+    mutating func orderEventsByAge() {
+        eventQueue.sort { ($0.version, $0.key) < ($1.version, $1.key) }
+        eventQueueHead = 0
     }
 
     private func isCurrent(_ entry: (version: UInt64, key: String)) -> Bool { events[entry.key]?.createdVersion == entry.version }

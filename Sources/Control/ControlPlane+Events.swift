@@ -80,14 +80,13 @@ extension ControlPlane {
         let now = JSON.string(Timestamp.text(seconds: nowSeconds))
         if let key = view.eventsByCorrelation[correlation], let event = view.events[key] {
             var object = event.meta.object
-            object["count"] = .number(event.count + 1)
+            object["count"] = .number(event.count < Int.max ? event.count + 1 : event.count)  // a stored count is anyone's input
             object["lastTimestamp"] = now
             return write(.update(key: key, object: object, expectedVersion: event.meta.version), for: nil, recording: correlation)
         }
         let namespace = note.involved["namespace"]?.stringValue ?? "default"
-        let name = "\(note.involved["name"]?.stringValue ?? "").\(Self.hex16(rng.next()))"
         let body: JSON = [
-            "metadata": ["name": .string(name)], "involvedObject": note.involved, "reason": .string(note.reason),
+            "metadata": ["generateName": .string((note.involved["name"]?.stringValue ?? "") + ".")], "involvedObject": note.involved, "reason": .string(note.reason),
             "message": .string(note.message), "source": ["component": .string(note.component)], "firstTimestamp": now,
             "lastTimestamp": now, "count": 1, "type": .string(note.type), "reportingComponent": .string(note.component),
             "reportingInstance": "",
@@ -95,10 +94,13 @@ extension ControlPlane {
         create(.events, in: namespace, body, for: nil, recording: correlation)
     }
 
-    /// Buckets that have refilled are as good as new: forgotten, to bound the table.
+    /// Buckets that have refilled are as good as new: forgotten, to bound the table. If that
+    /// frees less than half, all are forgotten (each object gets a fresh burst), so the table is
+    /// scanned at most once per that many new objects.
     mutating func forgetFullBuckets() {
         let full = UInt64(options.eventBurst) * options.eventRefillNs
         eventBuckets = eventBuckets.filter { nowNs &- $0.value.refilledNs < full }
+        if eventBuckets.count >= 2 * options.maxEvents { eventBuckets = [:] }
     }
 
     /// Deletes the oldest events beyond `maxEvents`.
@@ -106,10 +108,5 @@ extension ControlPlane {
         for event in view.oldestEvents(view.events.count - options.maxEvents) {
             write(.delete(key: event.meta.key, expectedVersion: event.meta.version), for: .events)
         }
-    }
-
-    static func hex16(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 }

@@ -99,9 +99,10 @@ public struct ControlPlane {
     /// Replaces the view with a whole state (after a snapshot is restored).
     public mutating func rebuild(_ items: [(key: String, value: String, version: UInt64)]) {
         view = ClusterView()
-        for item in items.sorted(by: { ($0.version, $0.key) < ($1.version, $1.key) }) where ClusterView.reads(item.key) {
+        for item in items where ClusterView.reads(item.key) {
             view.set(item.key, try? JSONParser.parse(Array(item.value.utf8)), version: item.version)
         }
+        view.orderEventsByAge()
         if leading { lead(nowNs: nowNs) }
     }
 

@@ -131,6 +131,9 @@ public enum Admission {
 
     /// The body as an object of `path`'s type, checked: kind and apiVersion, metadata, the
     /// namespace, the schema, and the type's own rules.
+    /// How much of `generateName` a generated name keeps.
+    static let maxGeneratedNameLength = 58
+
     static func checked(_ path: ResourcePath, _ body: JSON, strict: Bool, generateName: String?) throws(APIError) -> JSON {
         let type = path.type
         guard case .object = body else { throw .badRequest("the request body must be a JSON object, not \(body.typeName)") }
@@ -153,7 +156,8 @@ public enum Admission {
         if object[path: ["metadata", "name"]]?.stringValue ?? "" == "", let suffix = generateName,
             let prefix = object[path: ["metadata", "generateName"]]?.stringValue, !prefix.isEmpty
         {
-            object[path: ["metadata", "name"]] = .string(prefix + suffix)
+            // Kubernetes' SimpleNameGenerator: the prefix is cut to 58 characters, so the name fits 63.
+            object[path: ["metadata", "name"]] = .string(String(prefix.prefix(maxGeneratedNameLength)) + suffix)
         }
         let name = object[path: ["metadata", "name"]]?.stringValue ?? ""
         object = withoutNulls(object)

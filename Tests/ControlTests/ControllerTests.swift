@@ -214,22 +214,27 @@ extension ControllerTests {
     /// completes.
     @Test func progressDeadlineExceeded() {
         var h = ControlHarness()
+        h.addNode("n1", cpu: "100m")  // room for one pod of three
         h.plane.lead(nowNs: h.nowNs)
-        var body = Self.deployment(replicas: 2, image: "v1")
-        body = body.replacing(#""replicas":2,"#, with: #""replicas":2,"progressDeadlineSeconds":10,"#)
+        var body = Self.deployment(replicas: 3, image: "v1")
+        body = body.replacing(#""replicas":3,"#, with: #""replicas":3,"progressDeadlineSeconds":10,"#)
         h.create(.deployments, "default", body)
         h.settle()
         func progressing() -> JSON? {
             h.objects("deployments/")[0][path: ["status", "conditions"]]?.arrayValue?.first { $0["type"] == "Progressing" }
         }
         #expect(progressing()?["reason"] == "ReplicaSetUpdated")
-        h.advance(seconds: 9)
-        #expect(progressing()?["status"] == "True", "no node for its pods, but within the deadline")
-        h.advance(seconds: 2)
+        h.advance(seconds: 6, renewing: ["n1"])
+        // Room for a second pod at 6 s: progress, which renews the deadline (the condition's
+        // reason and message stay the same).
+        h.addNode("n2", cpu: "100m")
+        h.advance(seconds: 6, renewing: ["n1", "n2"])
+        #expect(progressing()?["status"] == "True" && progressing()?["reason"] == "ReplicaSetUpdated", "12 s after the start, 6 s after progress")
+        h.advance(seconds: 5, renewing: ["n1", "n2"])
         let rs = h.objects("replicasets/")[0][path: ["metadata", "name"]]!.stringValue!
         #expect(progressing()?["status"] == "False" && progressing()?["reason"] == "ProgressDeadlineExceeded")
         #expect(progressing()?["message"] == .string("ReplicaSet \"\(rs)\" has timed out progressing."))
-        h.addNode("n1")
+        h.addNode("n3")
         h.settle()
         #expect(progressing()?["status"] == "True" && progressing()?["reason"] == "NewReplicaSetAvailable")
     }

@@ -110,4 +110,45 @@ struct EventTests {
         #expect(node[path: ["metadata", "namespace"]] == "default" && node[path: ["involvedObject", "namespace"]] == nil)
         #expect(Self.messages(h, reason: "TaintManagerEviction") == ["Marking for deletion Pod default/p"])
     }
+
+    /// Stored events are anyone's input: a repeat of one whose count is already the largest
+    /// integer keeps it (no trap), and an object whose name is as long as names go still gets its
+    /// events (the generated event name is cut to fit).
+    @Test func hostileStoredEventsAndLongNames() {
+        var h = ControlHarness()
+        h.addNode("small", cpu: "1")
+        h.plane.lead(nowNs: h.nowNs)
+        let long = String(repeating: "p", count: 253)
+        h.create(.pods, "default", SchedulerTests.podRequesting.replacing(#""name":"p""#, with: #""name":"\#(long)""#))
+        h.settle()
+        let failed = Self.events(h, reason: "FailedScheduling")
+        #expect(failed.count == 1 && failed[0][path: ["metadata", "name"]]!.stringValue!.count == 63)
+
+        let key = h.items.keys.first { $0.hasPrefix("events/") }!
+        var event = h.items[key]!.object
+        event["count"] = .number(Int.max)
+        h.put(key, event)
+        var pod = h.items["pods/default/\(long)"]!.object
+        pod[path: ["status", "conditions"]] = nil
+        h.put("pods/default/\(long)", pod)
+        h.addNode("small", cpu: "1")
+        h.settle()
+        #expect(h.items[key]!.object["count"] == .number(Int.max))
+        #expect(Self.events(h, reason: "FailedScheduling").count == 1)
+    }
+
+    /// The spam filter's table stays bounded however many objects record events.
+    @Test func bucketTableIsBounded() {
+        var options = ControlPlane.Options()
+        options.maxEvents = 4
+        var h = ControlHarness(options: options)
+        h.agentsRun = false
+        h.plane.lead(nowNs: h.nowNs)
+        for i in 0..<40 {
+            h.create(.pods, "default", #"{"metadata":{"name":"p\#(i)"},"spec":{"containers":[{"name":"c","image":"i"}]}}"#)
+            h.settle()
+            #expect(h.plane.eventBuckets.count <= 4 * options.maxEvents)
+        }
+        #expect(h.objects("events/").count == 4)
+    }
 }

@@ -21,6 +21,10 @@ struct AdmissionTests {
         #expect(object["extra"] == ["kept": true])
         let generated = try Admission.create(Self.path(.configMaps), ["metadata": ["generateName": "cfg-"]], strict: true, stamp: Self.stamp)
         #expect(generated[path: ["metadata", "name"]] == "cfg-x7k2q")
+        // As Kubernetes: a long prefix is cut to 58 characters, so a generated name fits 63.
+        let long = String(repeating: "a", count: 250) + "-"
+        let fitted = try Admission.create(Self.path(.configMaps), ["metadata": ["generateName": .string(long)]], strict: true, stamp: Self.stamp)
+        #expect(fitted[path: ["metadata", "name"]] == .string(String(repeating: "a", count: 58) + "x7k2q"))
     }
 
     /// Errors name the field, in Kubernetes' words.
