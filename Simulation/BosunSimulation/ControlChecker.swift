@@ -11,8 +11,8 @@ import Store
 ///   controllers — names the version its decision read).
 /// - A pod is bound at most once: `spec.nodeName`, once set, never changes.
 /// - What the pods bound to a node request never exceeds its allocatable.
-/// - A node that kept renewing its Lease is never marked unreachable: no marking commits within
-///   the grace period after a renewal committed (allowing a decision's time to commit).
+/// - A node that kept renewing its Lease is never marked unreachable: no marking decided (as the
+///   second it stamps says) after a renewal committed, within that renewal's grace period.
 /// - A ReplicaSet's controller never creates a pod for a shortfall it already made up: no pod
 ///   creation leaves a ReplicaSet with more active pods than the most replicas it asked for since
 ///   it last had no more pods than asked, for a decision's time, with those replicas (creations
@@ -121,6 +121,20 @@ struct ControlChecker {
         var description: String { "(\(restarts), \(stage))" }
     }
 
+    /// The earliest the controller can have decided to mark `node` unreachable: the second it
+    /// stamped on the marking (the `Ready=Unknown` condition's transition, the unreachable taint's
+    /// `timeAdded`). A decision commits as fast as the log moves, which under loss and pauses can
+    /// take far longer than a fixed window; the stamp says when the state was read.
+    static func markingDecidedNs(_ node: JSON, nowNs: UInt64) -> UInt64 {
+        let ready = (node[path: ["status", "conditions"]]?.arrayValue ?? []).first { $0["type"] == "Ready" && $0["status"] == "Unknown" }
+        let taint = (node[path: ["spec", "taints"]]?.arrayValue ?? []).first { $0["key"] == .string(Defaulting.unreachableTaint) }
+        let stamps = [ready?["lastTransitionTime"], taint?["timeAdded"]].compactMap { $0?.stringValue.flatMap(Timestamp.seconds) }
+        guard let seconds = stamps.max(), seconds >= 0, UInt64(seconds) * 1_000_000_000 >= Simulation.wallEpochNs else {
+            return nowNs &- decisionWindowNs
+        }
+        return min(UInt64(seconds) * 1_000_000_000 - Simulation.wallEpochNs, nowNs)
+    }
+
     mutating func check(_ key: String, old: JSON?, new: JSON?, before: ClusterView, at index: LogIndex, late: Bool, nowNs: UInt64) -> Violation? {
         if key.hasPrefix("pods/") {
             let was = old?[path: ["spec", "nodeName"]]?.stringValue, now = new?[path: ["spec", "nodeName"]]?.stringValue
@@ -150,9 +164,12 @@ struct ControlChecker {
                 (node?[path: ["spec", "taints"]]?.arrayValue ?? []).contains { $0["key"] == .string(Defaulting.unreachableTaint) }
                     || (node?[path: ["status", "conditions"]]?.arrayValue ?? []).contains { $0["type"] == "Ready" && $0["status"] == "Unknown" }
             }
-            let renewed = (renewalsNs[name] ?? []).filter { $0 + nodeGraceNs > nowNs + Self.tickSlackNs && $0 + Self.decisionWindowNs <= nowNs }
-            if unreachable(new), !unreachable(old), let last = renewed.last {
-                return Violation(invariant: "healthy node kept", detail: "entry \(index) marked \(name) unreachable \((nowNs - last) / 1_000_000) ms after its Lease renewal committed")
+            if unreachable(new), !unreachable(old) {
+                let decidedNs = Self.markingDecidedNs(new, nowNs: nowNs)
+                let renewed = (renewalsNs[name] ?? []).filter { $0 + nodeGraceNs > nowNs + Self.tickSlackNs && $0 + Self.tickSlackNs < decidedNs }
+                if let last = renewed.last {
+                    return Violation(invariant: "healthy node kept", detail: "entry \(index) marked \(name) unreachable, decided \((decidedNs - last) / 1_000_000) ms or more after its Lease renewal committed")
+                }
             }
         } else if key.hasPrefix("leases/kube-node-lease/"), let renewTime = new?[path: ["spec", "renewTime"]], renewTime != old?[path: ["spec", "renewTime"]] {
             let name = String(key.dropFirst("leases/kube-node-lease/".count))

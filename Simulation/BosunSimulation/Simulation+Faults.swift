@@ -200,8 +200,8 @@ extension Simulation {
         }
         // A node that died must first be found out (grace period) and its pods outlast their
         // toleration before they are replaced.
-        let eviction = deadAgent == nil ? 0 : Self.nodeGraceNs + UInt64(Defaulting.defaultTolerationSeconds) * 1_000_000_000
-        livenessDeadlineNs = nowNs + options.livenessBoundNs + eviction
+        let eviction = deadAgent == nil ? 0 : Self.nodeGraceNs + UInt64(Defaulting.Settings().tolerationSeconds) * 1_000_000_000
+        livenessDeadlineNs = nowNs + options.livenessBoundNs + eviction + snapshotTransferAllowanceNs()
         schedule(after: 50_000_000, .livenessCheck)
     }
 
@@ -249,8 +249,9 @@ extension Simulation {
     }
 
     /// A replica left behind by compaction catches up through a snapshot sent one chunk per round
-    /// trip: with the plan's small chunks and long delays that alone can take seconds, so the drain
-    /// allows a round trip (four mean delays, to cover resends) for each chunk of the largest snapshot.
+    /// trip: with the plan's small chunks and long delays that alone can take seconds, so the
+    /// liveness bound and the drain allow a round trip (four mean delays, to cover resends) for
+    /// each chunk of the largest snapshot.
     func snapshotTransferAllowanceNs() -> UInt64 {
         let largest = nodes.map { $0.disk.snapshot?.data.count ?? 0 }.max() ?? 0
         let chunks = UInt64(largest / max(plan.raft.snapshotChunkBytes, 1) + 1)

@@ -135,7 +135,9 @@ extension Simulation {
     // MARK: API traffic
 
     /// The wall clock the masters see (simulated time from a fixed date).
-    var wallClockNs: UInt64 { 1_780_000_000_000_000_000 + nowNs }
+    var wallClockNs: UInt64 { Self.wallEpochNs + nowNs }
+    /// The wall-clock time at which simulated time starts.
+    static let wallEpochNs: UInt64 = 1_780_000_000_000_000_000
 
     /// A request reaches master `i`, from a client or forwarded by a follower.
     func receive(_ i: Int, _ request: HTTPRequest, route: SimNode.Route) {

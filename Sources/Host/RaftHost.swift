@@ -170,10 +170,19 @@ public struct RaftHost<Machine: ReplicatedStateMachine> {
         maybeCaptureSnapshot(into: &out)
     }
 
+    /// How many snapshot intervals a leader's compaction waits for a live follower whose log is
+    /// behind (as TiKV's log GC waits for the slowest live peer). Compacting past it would send
+    /// it a whole snapshot for a few missing entries, and restart a snapshot it is taking in: one
+    /// that takes longer than an interval then never finishes while writes go on. Waiting lets it
+    /// install and catch up from the log the leader still holds; the wait is bounded, and so is
+    /// the log.
+    public static var followerHoldIntervals: UInt64 { 8 }
+
     private mutating func maybeCaptureSnapshot(into out: inout [Output]) {
-        let applied = machine.appliedIndex
-        guard options.snapshotEveryEntries > 0, snapshotInProgress == nil,
-            applied >= node.snapshotIndex + options.snapshotEveryEntries, let term = node.term(at: applied)
+        let applied = machine.appliedIndex, every = options.snapshotEveryEntries
+        guard every > 0, snapshotInProgress == nil, applied >= node.snapshotIndex + every,
+            !node.hasLiveFollower(behind: applied) || applied >= node.snapshotIndex + every * Self.followerHoldIntervals,
+            let term = node.term(at: applied)
         else { return }
         let metadata = SnapshotMetadata(index: applied, term: term, configuration: node.configuration)
         snapshotInProgress = metadata

@@ -21,6 +21,8 @@ struct Progress: Sendable {
     var snapshotOffset = 0
     /// Heard from since the last CheckQuorum round.
     var recentActive = false
+    /// Leader ticks since the follower was last heard from.
+    var idleTicks = 0
 
     init(next: LogIndex) {
         self.next = next

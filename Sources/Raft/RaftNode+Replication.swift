@@ -2,6 +2,7 @@
 extension RaftNode {
     mutating func tickLeader() {
         heartbeatElapsed += 1
+        for peer in progress.keys { progress[peer]?.idleTicks += 1 }
         electionElapsed += 1
         if electionElapsed >= config.electionTicks {
             electionElapsed = 0
@@ -111,6 +112,7 @@ extension RaftNode {
     mutating func stepLeader(_ m: Message) {
         guard progress[m.from] != nil else { return }
         progress[m.from]?.recentActive = true
+        progress[m.from]?.idleTicks = 0
         switch m.kind {
         case .appendResponse(.accepted(let matchIndex)):
             handleAppendAccepted(from: m.from, matchIndex: matchIndex)

@@ -1,5 +1,13 @@
 /// InstallSnapshot (Raft §7), sent in chunks so that a large snapshot never needs one huge message.
 extension RaftNode {
+    /// This leader heard from a follower within the last election timeout whose log does not
+    /// reach `index`. Compacting through `index` would leave it only a snapshot to catch up
+    /// from — or, if it is taking one in, make the leader's newer and restart the transfer — so
+    /// the host holds compaction back for a while (`RaftHost.followerHoldIntervals`).
+    public func hasLiveFollower(behind index: LogIndex) -> Bool {
+        role == .leader && progress.contains { $0.key != id && $0.value.match < index && $0.value.idleTicks < config.electionTicks }
+    }
+
     /// Switches `peer` to snapshot state and sends the first chunk. False when there is no snapshot.
     mutating func sendSnapshot(to peer: NodeID) -> Bool {
         guard let snap = snapshot, var pr = progress[peer] else { return false }

@@ -6,6 +6,7 @@ import Testing
 /// delivered messages.
 ///
 ///     config prevote=on checkquorum=off electionticks=10 appendbytes=65536 chunkbytes=1024
+///            snapshotevery=N     (the hosts snapshot every N applied entries; 0: by hand)
 ///     nodes 1 2 3                start the cluster (after any config line)
 ///     campaign N                 N starts an election now
 ///     tick N [count]             N's logical clock advances
@@ -22,12 +23,14 @@ import Testing
 ///     expect role N leader|follower|candidate|preCandidate
 ///     expect term N T / expect commit N C / expect leader N M|none
 ///     expect log N T/I T/I ...   N's in-memory log after its snapshot
+///     expect snapshot N I        N's latest snapshot is at index I
 ///     expect delivered TEXT      some message in the last deliver matched TEXT
 ///     expect notdelivered TEXT   none did
 ///     expect leaders K           number of nodes that believe they lead
 struct Scenario {
     var cluster: TestCluster?
     var config = RaftConfig()
+    var snapshotEveryEntries: UInt64 = 0
 
     static func run(_ script: String, sourceLocation: SourceLocation = #_sourceLocation) {
         var scenario = Scenario()
@@ -58,13 +61,14 @@ struct Scenario {
                 case "appendbytes": config.maxAppendBytes = Int(kv[1])!
                 case "chunkbytes": config.snapshotChunkBytes = Int(kv[1])!
                 case "inflight": config.maxInflightAppends = Int(kv[1])!
+                case "snapshotevery": snapshotEveryEntries = UInt64(kv[1])!
                 case "bug": config.plantedBugs.insert(PlantedBugs.named.first { $0.name == kv[1] }!.bug)
                 default: return "unknown setting \(kv[0])"
                 }
             }
             return nil
         case "nodes":
-            cluster = TestCluster(args.compactMap { UInt64($0) }, config: config)
+            cluster = TestCluster(args.compactMap { UInt64($0) }, config: config, snapshotEveryEntries: snapshotEveryEntries)
             return nil
         default:
             break
@@ -125,6 +129,7 @@ struct Scenario {
         case "leader": return check(c[n].leader.map { "\($0.rawValue)" } ?? "none", rest[1])
         case "log": return check(c.logWords(n), rest.dropFirst().joined(separator: " "))
         case "leaders": return check("\(c.leaders().count)", rest[0])
+        case "snapshot": return check("\(c[n].snapshotIndex)", rest[1])
         case "delivered", "notdelivered":
             let text = rest.joined(separator: " ")
             let found = c.lastDelivered.contains { $0.contains(text) }

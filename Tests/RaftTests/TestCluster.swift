@@ -13,15 +13,19 @@ struct EntryLog: ReplicatedStateMachine {
         appliedIndex = snapshot.metadata.index
     }
 
-    func snapshotEncoder() -> @Sendable () -> [UInt8] { { [] } }
+    /// A kilobyte, so that a snapshot of it travels in several chunks.
+    func snapshotEncoder() -> @Sendable () -> [UInt8] { { (0..<1024).map { UInt8($0 % 251) } } }
 }
 
 /// An in-memory cluster of Raft cores for rule and scenario tests, each run by the same `RaftHost`
 /// as the real and simulated masters: storage is durable the moment a batch is handed out,
 /// messages wait in a queue until delivered, links can be cut, nodes crash (keeping their
-/// storage) and restart.
+/// storage) and restart. Snapshots are taken by hand, or by the hosts every
+/// `snapshotEveryEntries` (written and adopted at once).
 struct TestCluster {
     var config: RaftConfig
+    /// The hosts' snapshot interval; 0 (the default): tests compact by hand.
+    var snapshotEveryEntries: UInt64
     var ids: [NodeID]
     var hosts: [NodeID: RaftHost<EntryLog>] = [:]
     var storage: [NodeID: PersistentState] = [:]
@@ -34,8 +38,9 @@ struct TestCluster {
     var lastDelivered: [String] = []
     var seed: UInt64
 
-    init(_ ids: [UInt64], config: RaftConfig = RaftConfig(), seed: UInt64 = 1) {
+    init(_ ids: [UInt64], config: RaftConfig = RaftConfig(), snapshotEveryEntries: UInt64 = 0, seed: UInt64 = 1) {
         self.config = config
+        self.snapshotEveryEntries = snapshotEveryEntries
         self.ids = ids.map { NodeID($0) }
         self.seed = seed
         for id in self.ids {
@@ -59,7 +64,7 @@ struct TestCluster {
         let state = storage[id]!
         let node = RaftNode(id: id, configuration: configuration, config: config, restoring: state, seed: seed)
         var options = RaftHost<EntryLog>.Options()
-        options.snapshotEveryEntries = 0  // Tests compact by hand.
+        options.snapshotEveryEntries = snapshotEveryEntries
         hosts[id] = RaftHost(node: node, machine: EntryLog(appliedIndex: node.snapshotIndex), options: options)
         applied[id] = []
     }
@@ -95,7 +100,11 @@ struct TestCluster {
             case .restored: applied[id] = []
             case .applied(let entry, _): applied[id, default: []].append(entry)
             case .readReady(let read): readStates[id, default: []].append(read)
-            case .softState, .captureSnapshot, .adoptSnapshot, .discardSnapshot, .fatal: break
+            case .captureSnapshot(let metadata, let encode): work += host.snapshotWritten(metadata, data: encode())
+            case .adoptSnapshot(let snapshot):
+                storage[id]!.snapshot = snapshot
+                storage[id]!.entries.removeAll { $0.index <= snapshot.metadata.index }
+            case .softState, .discardSnapshot, .fatal: break
             }
         }
         hosts[id] = host
