@@ -44,7 +44,7 @@ extension ControlPlane {
     mutating func update(_ meta: ObjectMeta, _ type: ResourceType, status: Bool = false, to object: JSON, for work: Work,
                          event: EventNote? = nil) {
         let path = ResourcePath(type: type, namespace: type.namespaced ? meta.namespace : nil, name: meta.name, subresource: status ? "status" : nil)
-        guard let updated = try? Admission.update(path, object, current: meta.object, strict: false) else { return }
+        guard let updated = try? Admission.update(path, object, current: meta.object, strict: false, defaults: options.defaults) else { return }
         write(.update(key: meta.key, object: updated, expectedVersion: meta.version), for: work, event: event)
     }
 
@@ -53,7 +53,7 @@ extension ControlPlane {
     mutating func create(_ type: ResourceType, in namespace: String, _ body: JSON, for work: Work?,
                          event: ((String) -> EventNote)? = nil, recording: String? = nil) {
         let path = ResourcePath(type: type, namespace: namespace, name: nil, subresource: nil)
-        guard let object = try? Admission.create(path, body, strict: false, stamp: stamp()) else { return }
+        guard let object = try? Admission.create(path, body, strict: false, stamp: stamp(), defaults: options.defaults) else { return }
         let name = object[path: ["metadata", "name"]]?.stringValue ?? ""
         write(.create(key: type.key(namespace: namespace, name: name), object: object), for: work, event: event?(name), recording: recording)
     }

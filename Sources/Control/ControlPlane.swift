@@ -29,6 +29,9 @@ public struct ControlPlane {
         /// per `eventRefillNs` (Kubernetes' EventSourceObjectSpamFilter: 25, one per 5 minutes).
         public var eventBurst = 25
         public var eventRefillNs: UInt64 = 300_000_000_000
+        /// The defaults admission fills in on the objects the controllers write (the master's API
+        /// uses the same).
+        public var defaults = Defaulting.Settings()
         public var plantedBugs: PlantedBugs = []
 
         public init() {}

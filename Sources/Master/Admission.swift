@@ -54,8 +54,9 @@ public enum Admission {
     }
 
     /// The object to store for a create.
-    public static func create(_ path: ResourcePath, _ body: JSON, strict: Bool, stamp: WriteStamp) throws(APIError) -> JSON {
-        var object = try checked(path, body, strict: strict, generateName: stamp.nameSuffix)
+    public static func create(_ path: ResourcePath, _ body: JSON, strict: Bool, stamp: WriteStamp,
+                              defaults: Defaulting.Settings = Defaulting.Settings()) throws(APIError) -> JSON {
+        var object = try checked(path, body, strict: strict, generateName: stamp.nameSuffix, defaults: defaults)
         object[path: ["metadata", "uid"]] = .string(stamp.uid)
         object[path: ["metadata", "creationTimestamp"]] = .string(stamp.now)
         object[path: ["metadata", "deletionTimestamp"]] = nil
@@ -71,8 +72,9 @@ public enum Admission {
     }
 
     /// The object to store for a replace of the whole object (PUT, or the result of a PATCH).
-    public static func update(_ path: ResourcePath, _ body: JSON, current: JSON, strict: Bool) throws(APIError) -> JSON {
-        var object = try checked(path, body, strict: strict, generateName: nil)
+    public static func update(_ path: ResourcePath, _ body: JSON, current: JSON, strict: Bool,
+                              defaults: Defaulting.Settings = Defaulting.Settings()) throws(APIError) -> JSON {
+        var object = try checked(path, body, strict: strict, generateName: nil, defaults: defaults)
         let name = object[path: ["metadata", "name"]]?.stringValue ?? ""
         guard name == path.name else {
             throw .badRequest("the name of the object (\(name)) does not match the name on the URL (\(path.name ?? ""))")
@@ -134,7 +136,7 @@ public enum Admission {
     /// How much of `generateName` a generated name keeps.
     static let maxGeneratedNameLength = 58
 
-    static func checked(_ path: ResourcePath, _ body: JSON, strict: Bool, generateName: String?) throws(APIError) -> JSON {
+    static func checked(_ path: ResourcePath, _ body: JSON, strict: Bool, generateName: String?, defaults: Defaulting.Settings) throws(APIError) -> JSON {
         let type = path.type
         guard case .object = body else { throw .badRequest("the request body must be a JSON object, not \(body.typeName)") }
         var object = body
@@ -161,7 +163,7 @@ public enum Admission {
         }
         let name = object[path: ["metadata", "name"]]?.stringValue ?? ""
         object = withoutNulls(object)
-        Defaulting.apply(type, &object)
+        Defaulting.apply(type, &object, settings: defaults)
 
         var errors: [FieldError] = []
         var unknown: [String] = []

@@ -2,21 +2,26 @@
 /// the controllers, the agents and `kubectl describe` all see complete objects. Idempotent: a
 /// defaulted object defaults to itself (a Deployment's template hash must not move).
 public enum Defaulting {
-    /// How long pods tolerate the `not-ready` and `unreachable` taints before eviction (Kubernetes
-    /// uses 300 s; a small cluster wants its pods back sooner).
-    public static let defaultTolerationSeconds = 30
+    /// What a cluster chooses about its defaults (`bosun master` flags).
+    public struct Settings: Sendable, Equatable {
+        /// How long pods tolerate the `not-ready` and `unreachable` taints before eviction
+        /// (Kubernetes uses 300 s; a small cluster wants its pods back sooner).
+        public var tolerationSeconds = 30
+
+        public init() {}
+    }
 
     /// The node taints the node lifecycle controller sets, which every pod tolerates for a while.
     public static let notReadyTaint = "node.kubernetes.io/not-ready"
     public static let unreachableTaint = "node.kubernetes.io/unreachable"
 
     /// Fills in the defaults of `object`, of type `type`.
-    static func apply(_ type: ResourceType, _ object: inout JSON) {
+    static func apply(_ type: ResourceType, _ object: inout JSON, settings: Settings) {
         switch type.plural {
         case "pods":
             if var spec = object["spec"] {
                 podSpec(&spec)
-                defaultTolerations(&spec)
+                defaultTolerations(&spec, seconds: settings.tolerationSeconds)
                 object["spec"] = spec
             }
         case "deployments", "replicasets":
@@ -83,8 +88,8 @@ public enum Defaulting {
     }
 
     /// Kubernetes' DefaultTolerationSeconds admission: a pod that does not tolerate the
-    /// not-ready and unreachable taints tolerates them for `defaultTolerationSeconds`.
-    static func defaultTolerations(_ spec: inout JSON) {
+    /// not-ready and unreachable taints tolerates them for `seconds`.
+    static func defaultTolerations(_ spec: inout JSON, seconds: Int) {
         var tolerations = spec["tolerations"]?.arrayValue ?? []
         for key in [notReadyTaint, unreachableTaint] {
             let tolerated = tolerations.contains { t in
@@ -94,7 +99,7 @@ public enum Defaulting {
             }
             if !tolerated {
                 tolerations.append(["key": .string(key), "operator": "Exists", "effect": "NoExecute",
-                                    "tolerationSeconds": .number(defaultTolerationSeconds)])
+                                    "tolerationSeconds": .number(seconds)])
             }
         }
         spec["tolerations"] = .array(tolerations)

@@ -99,7 +99,7 @@ extension MasterCore {
             }
             throw .notFound(.namespaces, ns)
         }
-        let object = try Admission.create(path, body, strict: Self.isStrict(request), stamp: stamp())
+        let object = try Admission.create(path, body, strict: Self.isStrict(request), stamp: stamp(), defaults: options.control.defaults)
         let name = object[path: ["metadata", "name"]]?.stringValue ?? ""
         let key = path.type.key(namespace: path.namespace, name: name)
         if Self.isDryRun(request) {
@@ -177,7 +177,8 @@ extension MasterCore {
         }
         var objectPath = path
         if path.subresource == "scale" { objectPath.subresource = nil }
-        let object = try Admission.update(objectPath, body, current: StoredObject.render(current.value, version: current.version), strict: Self.isStrict(request))
+        let object = try Admission.update(objectPath, body, current: StoredObject.render(current.value, version: current.version), strict: Self.isStrict(request),
+                                         defaults: options.control.defaults)
         let key = path.key!
         let name = path.name ?? ""
         func answer(_ version: UInt64) -> HTTPResponse {

@@ -47,7 +47,8 @@ public final class MasterCore {
         /// for 250 ConfigMaps), and other requests are served in between.
         public var stepObjects = 250
         public var stepBytes = 1 << 20
-        /// The scheduler's and controllers' tunables (their planted bugs come from the Raft config).
+        /// The scheduler's and controllers' tunables (their planted bugs come from the Raft config),
+        /// and the defaults admission fills in, for the API's writes and the controllers' alike.
         public var control = ControlPlane.Options()
 
         public init(id: NodeID, members: [Member]) {

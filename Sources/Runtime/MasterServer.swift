@@ -44,6 +44,8 @@ public final class MasterServer {
         public var bookmarkIntervalNs: UInt64 = 30_000_000_000
         /// A node whose Lease is not renewed for this long is marked unreachable.
         public var nodeGracePeriodNs: UInt64 = 5_000_000_000
+        /// The defaults admission fills in (how long pods tolerate unreachable nodes).
+        public var defaults = Defaulting.Settings()
 
         public init(id: NodeID, members: [Member], peerListen: PeerTransport.Address, api: PeerTransport.Address, dataDirectory: String) {
             self.id = id
@@ -83,6 +85,7 @@ public final class MasterServer {
         coreOptions.watchHistoryEvents = options.watchHistoryEvents
         coreOptions.bookmarkIntervalNs = options.bookmarkIntervalNs
         coreOptions.control.nodeGracePeriodNs = options.nodeGracePeriodNs
+        coreOptions.control.defaults = options.defaults
         var entropy = SystemRandomNumberGenerator()  // uids and the client session differ per process start
         let seed = entropy.next()
         driver = try RaftDriver(loop: loop, options: driverOptions, empty: KVStore()) { host in

@@ -15,6 +15,7 @@ struct Bosun {
             bosun master --id ID --peers ID=HOST:PORT,... --api HOST:PORT --data-dir DIR
                          [--peer-bind HOST:PORT] [--api-peers ID=HOST:PORT,...] [--snapshot-entries N]
                          [--watch-history N] [--bookmark-seconds N] [--node-grace-seconds N]
+                         [--toleration-seconds N]
             """),
         (["agent"], """
             bosun agent --name NODE --masters URL,... [--data-dir DIR] [--address IP|NAME] [--port N]
@@ -156,7 +157,8 @@ struct Bosun {
 
     static func runMaster(_ arguments: [String]) throws {
         let flags = try Flags(
-            arguments, known: ["id", "peers", "api", "data-dir", "peer-bind", "api-peers", "snapshot-entries", "watch-history", "bookmark-seconds", "node-grace-seconds"],
+            arguments, known: ["id", "peers", "api", "data-dir", "peer-bind", "api-peers", "snapshot-entries", "watch-history", "bookmark-seconds", "node-grace-seconds",
+                        "toleration-seconds"],
             environment: environment())
         guard let id = UInt64(try flags.required("id")), id > 0 else { throw Flags.UsageError(message: "--id must be a positive integer") }
         let peers = try Flags.addressMap(try flags.required("peers"), flag: "peers")
@@ -175,6 +177,7 @@ struct Bosun {
         options.watchHistoryEvents = try flags.int("watch-history", default: 10_000, allowed: 1...10_000_000)
         options.bookmarkIntervalNs = UInt64(try flags.int("bookmark-seconds", default: 30, allowed: 1...3600)) * 1_000_000_000
         options.nodeGracePeriodNs = UInt64(try flags.int("node-grace-seconds", default: 5, allowed: 1...3600)) * 1_000_000_000
+        options.defaults.tolerationSeconds = try flags.int("toleration-seconds", default: 30, allowed: 0...86_400)
 
         let loop = try EventLoop()
         let master = try MasterServer(loop: loop, options: options)

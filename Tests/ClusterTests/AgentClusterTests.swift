@@ -238,9 +238,10 @@ struct AgentClusterTests {
     /// A master the agents talk to is stopped (SIGSTOP: its connections stay open, it answers
     /// nothing) and they renew through another; an agent killed for good has its node marked and
     /// its pods replaced after their toleration, while its containers run on (it may be cut off,
-    /// not dead); started again, it stops them and the pods marked for deletion go.
+    /// not dead); started again, it stops them and the pods marked for deletion go. The pods
+    /// tolerate the dead node for the cluster's `--toleration-seconds`.
     @Test func silentMastersAreLeftAndADeadNodesPodsAreReplaced() throws {
-        let (cluster, agents) = try Self.start(extra: ["--node-grace-seconds", "2"], agents: 2)
+        let (cluster, agents) = try Self.start(extra: ["--node-grace-seconds", "2", "--toleration-seconds", "1"], agents: 2)
         let marker = Self.marker()
         defer { for pid in Self.processes(marker) { kill(pid, SIGKILL) } }
         #expect(Self.eventually(20) { Self.readyStatus(cluster, "node-1") == "True" && Self.readyStatus(cluster, "node-2") == "True" })
@@ -258,14 +259,11 @@ struct AgentClusterTests {
         kill(pid, SIGCONT)
         #expect(Self.readyStatus(cluster, "node-1") == "True" && Self.readyStatus(cluster, "node-2") == "True")
 
-        let tolerations = ["not-ready", "unreachable"].map {
-            #"{"key":"node.kubernetes.io/\#($0)","operator":"Exists","effect":"NoExecute","tolerationSeconds":1}"#
-        }
         let deployment = #"""
             {"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"movers"},
              "spec":{"replicas":4,"selector":{"matchLabels":{"app":"movers"}},
                      "template":{"metadata":{"labels":{"app":"movers"}},
-                                 "spec":{"terminationGracePeriodSeconds":1,"tolerations":[\#(tolerations.joined(separator: ","))],
+                                 "spec":{"terminationGracePeriodSeconds":1,
                                          "containers":[{"name":"main","image":"busybox","command":["/bin/sleep","\#(marker)"]}]}}}}
             """#
         #expect(Self.send(cluster, "POST", "/apis/apps/v1/namespaces/default/deployments", deployment) == 201)
@@ -275,6 +273,8 @@ struct AgentClusterTests {
         })
         let onNode2 = Set(Self.pods(cluster, "app%3Dmovers").filter { $0[path: ["spec", "nodeName"]]?.stringValue == "node-2" }.compactMap { $0[path: ["metadata", "uid"]]?.stringValue })
         #expect(!onNode2.isEmpty, "the pods are spread")
+        let tolerated = Self.pods(cluster, "app%3Dmovers").first?[path: ["spec", "tolerations"]]?.arrayValue ?? []
+        #expect(tolerated.count == 2 && tolerated.allSatisfy { $0["tolerationSeconds"] == 1 }, "the cluster's default toleration: \(tolerated)")
 
         agents.kill9(2)
         #expect(Self.eventually(10) { Self.readyStatus(cluster, "node-2") == "Unknown" }, "the silent node is marked")

@@ -40,6 +40,8 @@ struct CommandLineTests {
         (["master", "--id", "1", "--peers", "1=nohostport", "--api", "127.0.0.1:2", "--data-dir", "/tmp/x"], "is not HOST:PORT"),
         (["master", "--id", "1", "--peers", "1=127.0.0.1:1", "--api", "127.0.0.1:2", "--data-dir", "/tmp/x", "--node-grace-seconds", "0"],
          "--node-grace-seconds: '0' must be a number in 1...3600"),
+        (["master", "--id", "1", "--peers", "1=127.0.0.1:1", "--api", "127.0.0.1:2", "--data-dir", "/tmp/x", "--toleration-seconds", "-1"],
+         "--toleration-seconds: '-1' must be a number in 0...86400"),
         (["up", "--master-count", "4"], "--master-count must be 1, 3 or 5"),
         (["up", "--masters", "3"], "unknown flag --masters"),
         (["agent", "--name", "n1"], "--masters is required"),

@@ -29,6 +29,11 @@ struct DefaultingTests {
         #expect(kept[path: ["spec", "tolerations"]] == [["operator": "Exists"]])
         #expect(kept[path: ["spec", "restartPolicy"]] == "Never")
         #expect(kept[path: ["spec", "containers"]]!.arrayValue![0]["imagePullPolicy"] == "Never")
+        // The cluster chooses the toleration (`bosun master --toleration-seconds`).
+        var settings = Defaulting.Settings()
+        settings.tolerationSeconds = 5
+        let quick = try Admission.create(ResourcePath(type: .pods, namespace: "default", name: nil, subresource: nil), body, strict: true, stamp: Self.stamp, defaults: settings)
+        #expect(quick[path: ["spec", "tolerations"]]!.arrayValue!.map { $0["tolerationSeconds"] } == [5, 5])
     }
 
     /// Deployments: replicas, strategy, history limit, deadline and the template's pod defaults
